@@ -1,0 +1,1 @@
+"""Pure, Beam-free curation logic: each function takes and returns plain values."""

@@ -1,0 +1,1 @@
+"""Apache Beam composites wiring curation/ into jobs, and the curate CLI."""

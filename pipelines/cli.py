@@ -1,0 +1,291 @@
+"""`curate`: the command-line entry point of the curation pipelines.
+
+Options this CLI does not know are handed to Apache Beam, so the same command runs on
+the local DirectRunner (default) or on Dataflow / Flink / Spark, e.g.::
+
+    curate m3w --input 'gs://bucket/crawl/*.warc.gz' --output gs://bucket/m3w \
+        --tokenizer ./tokenizer --runner DataflowRunner --project my-proj \
+        --region us-central1 --temp_location gs://bucket/tmp --setup_file ./setup.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from curation.chunking import ChunkConfig
+from curation.fetch import FetchConfig
+from curation.images import ImageConfig
+from curation.language import LanguageConfig
+from pipelines.m3w import M3WConfig, build_m3w, input_kind
+from pipelines.summary import (
+    build_summary,
+    collect_counters,
+    describe_outputs,
+    format_table,
+    write_summary,
+)
+
+log = logging.getLogger("curate")
+M3W_STAGES = ("read", "extract", "filter_text", "images", "chunk")
+OUTPUT_NAMES = ("samples", "rejections")
+
+M3W_EXAMPLES = """examples:
+  curate make-sample sample/
+  curate m3w --input 'sample/*.warc.gz' --output out/ --tokenizer sample/tokenizer \\
+      --mirror-dir sample/mirror
+  curate m3w --input 'crawl/*.warc.gz' --input 'pages/*.html' --output out/ \\
+      --tokenizer ./my-hf-tokenizer --languages en,fr --chunk-mode tile --overwrite
+  curate m3w ... --direct_running_mode=multi_processing --direct_num_workers=4
+  curate m3w ... --runner DataflowRunner --project P --region R \\
+      --temp_location gs://B/tmp --setup_file ./setup.py      (see README)
+
+Outputs: OUTPUT/samples-*.parquet (M3W samples), OUTPUT/rejections-*.parquet
+(every dropped record with stage and reason), OUTPUT/summary.json (counts).
+Unknown --options are passed to Apache Beam."""
+
+
+class CliError(Exception):
+    """A user error at the command-line boundary: printed without a traceback."""
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _m3w_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "m3w",
+        help="crawl → interleaved M3W samples (Parquet)",
+        description="Curate M3W samples (interleaved image-text, Flamingo recipe) from "
+        "WARC / HTML / OBELICS-style Parquet inputs.",
+        epilog=M3W_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--input",
+        action="append",
+        required=True,
+        metavar="PATTERN",
+        help="file or glob (.warc[.gz], .arc[.gz], .html[.gz], .parquet); repeatable",
+    )
+    p.add_argument("--output", required=True, help="output directory (local or gs://, s3://)")
+    p.add_argument(
+        "--tokenizer", required=True, help="local path of a Hugging Face tokenizer (directory)"
+    )
+    p.add_argument("--mirror-dir", help="local mirror of image URLs, wget --mirror layout")
+    p.add_argument("--base-url", help="page URL for plain HTML inputs (default: file:// path)")
+    p.add_argument(
+        "--no-http",
+        action="store_true",
+        help="never fetch images over the network (WARC records and mirror only)",
+    )
+    p.add_argument(
+        "--allow-network",
+        type=_csv,
+        default=(),
+        metavar="CIDR[,HOST…]",
+        help="private/loopback networks or hosts the image fetcher may contact",
+    )
+    p.add_argument(
+        "--languages",
+        type=_csv,
+        default=(),
+        metavar="en,fr,…",
+        help="keep only these languages (ISO 639-1); default keeps all",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=ChunkConfig.max_tokens,
+        help="tokens per sample, L (default %(default)s, Flamingo)",
+    )
+    p.add_argument(
+        "--max-images",
+        type=int,
+        default=ChunkConfig.max_images,
+        help="images per sample, N (default %(default)s, Flamingo)",
+    )
+    p.add_argument(
+        "--chunk-mode",
+        choices=("sample", "tile"),
+        default=ChunkConfig.mode,
+        help="sample: one random chunk per document (paper); tile: cover it all",
+    )
+    p.add_argument("--seed", type=int, default=ChunkConfig.seed, help="chunk sampling seed")
+    p.add_argument("--min-image-side", type=int, default=ImageConfig.min_side)
+    p.add_argument(
+        "--max-image-side",
+        type=int,
+        default=ImageConfig.max_side,
+        help="resize images so their longer side is at most this",
+    )
+    p.add_argument("--num-shards", type=int, default=0, help="output shards (0: runner decides)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace samples/rejections/summary already in OUTPUT",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress logging")
+    p.set_defaults(func=run_m3w)
+
+
+def _sample_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "make-sample",
+        help="write the bundled sample crawl (WARC, image mirror, tokenizer)",
+        description="Write the deterministic sample crawl used by the demo and the tests: "
+        "DIR/sample.warc.gz, DIR/mirror/, DIR/manifest.json and DIR/tokenizer/.",
+        epilog="example:\n  curate make-sample sample/ && curate m3w --input 'sample/*.warc.gz' "
+        "--output out/ --tokenizer sample/tokenizer --mirror-dir sample/mirror",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dir", help="directory to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_make_sample)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="curate",
+        description="interleaf curation: web crawls → Flamingo training data.",
+        epilog="Run 'curate COMMAND --help' for the options and examples of each command.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _m3w_parser(sub)
+    _sample_parser(sub)
+    return parser
+
+
+def expand_inputs(patterns: Sequence[str]) -> list[str]:
+    """Every file the patterns match; CliError naming a pattern that matches nothing."""
+    paths: list[str] = []
+    for pattern in patterns:
+        matched = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        if not matched:
+            raise CliError(f"--input {pattern!r} matches no file")
+        for path in matched:
+            try:
+                input_kind(path)
+            except ValueError as e:
+                raise CliError(str(e)) from None
+        paths += matched
+    return sorted(set(paths))
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    """Create OUTPUT; refuse to mix with an earlier run's files unless --overwrite."""
+    patterns = [FileSystems.join(output, f"{n}-*.parquet") for n in OUTPUT_NAMES]
+    patterns.append(FileSystems.join(output, "summary.json"))
+    old = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list]
+    if old and not overwrite:
+        raise CliError(
+            f"{output} already holds output of an earlier run ({len(old)} files); "
+            "pass --overwrite to replace it or choose another --output"
+        )
+    if old:
+        FileSystems.delete(old)
+    if not FileSystems.exists(output):
+        FileSystems.mkdirs(output)
+
+
+def m3w_config(args: argparse.Namespace, inputs: Sequence[str]) -> M3WConfig:
+    return M3WConfig(
+        inputs=tuple(inputs),
+        output=args.output,
+        tokenizer=args.tokenizer,
+        mirror_dir=args.mirror_dir,
+        base_url=args.base_url,
+        fetch_http=not args.no_http,
+        num_shards=args.num_shards,
+        language=LanguageConfig(languages=args.languages),
+        image=replace(ImageConfig(), min_side=args.min_image_side, max_side=args.max_image_side),
+        fetch=replace(FetchConfig(), allow_networks=args.allow_network),
+        chunk=replace(
+            ChunkConfig(),
+            max_tokens=args.max_tokens,
+            max_images=args.max_images,
+            mode=args.chunk_mode,
+            seed=args.seed,
+        ),
+    )
+
+
+def check_tokenizer(path: str) -> None:
+    from curation.tokenizer import load_tokenizer
+
+    try:
+        load_tokenizer(path)
+    except (OSError, ValueError) as e:
+        raise CliError(f"--tokenizer {path!r}: {e}") from None
+
+
+def run_m3w(args: argparse.Namespace, beam_args: list[str]) -> int:
+    inputs = expand_inputs(args.input)
+    check_tokenizer(args.tokenizer)
+    prepare_output(args.output, args.overwrite)
+    cfg = m3w_config(args, inputs)
+    options = PipelineOptions(beam_args)
+    log.info("curating %d input file(s) → %s", len(inputs), args.output)
+    started = time.monotonic()
+    pipeline = beam.Pipeline(options=options)
+    build_m3w(pipeline, cfg)
+    result = pipeline.run()
+    result.wait_until_finish()
+    summary = build_summary(
+        collect_counters(result), M3W_STAGES, describe_outputs(args.output, OUTPUT_NAMES)
+    )
+    summary["elapsed_s"] = round(time.monotonic() - started, 2)
+    summary["inputs"] = list(inputs)
+    path = write_summary(summary, args.output)
+    print(format_table(summary))
+    print(f"summary: {path}  ({summary['elapsed_s']} s)")
+    return 0
+
+
+def run_make_sample(args: argparse.Namespace, beam_args: list[str]) -> int:
+    if beam_args:
+        raise CliError(f"unknown options for make-sample: {' '.join(beam_args)}")
+    from curation.sample_crawl import make_sample_crawl, sample_texts
+    from curation.tokenizer import train_bpe_tokenizer
+
+    manifest = make_sample_crawl(args.dir, seed=args.seed)
+    tok = train_bpe_tokenizer(sample_texts(seed=args.seed), FileSystems.join(args.dir, "tokenizer"))
+    print(f"wrote {len(manifest.pages)} pages to {args.dir}/sample.warc.gz, tokenizer {tok}")
+    print(
+        f"next: curate m3w --input '{args.dir}/*.warc.gz' --output out/ "
+        f"--tokenizer {tok} --mirror-dir {args.dir}/mirror"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    stray = [a for a in rest if not a.startswith("-")] if rest else []
+    if stray:
+        parser.error(f"unexpected argument(s): {' '.join(stray)}")
+    logging.basicConfig(
+        level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+        format="%(asctime)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    # Beam is chatty at INFO; keep our own progress lines readable.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    try:
+        return args.func(args, rest)
+    except CliError as e:
+        print(f"curate: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

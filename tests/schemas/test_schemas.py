@@ -1,0 +1,136 @@
+"""Schemas: versions in Arrow metadata, version checks, and validate() naming the field."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from schemas import (
+    DOCUMENT_SCHEMA,
+    M3W_SCHEMA,
+    REJECTION_SCHEMA,
+    Document,
+    ImageNode,
+    ImageRecord,
+    M3WSample,
+    Rejection,
+    SchemaValidationError,
+    SchemaVersionError,
+    TextNode,
+    check_schema,
+    document_to_row,
+    m3w_sample_to_row,
+    make_doc_id,
+    read_table,
+    rejection_to_row,
+    row_to_m3w_sample,
+    validate,
+)
+from schemas.base import NAME_KEY, VERSION_KEY, schema_identity, versioned
+
+
+def _image(i: int = 0) -> ImageRecord:
+    return ImageRecord(
+        b"\xff\xd8jpeg" + bytes([i]),
+        f"https://a.example/{i}.jpg",
+        "ab" * 32,
+        2**64 - 1 - i,
+        320,
+        240,
+    )
+
+
+def _sample() -> M3WSample:
+    return M3WSample(
+        "d1", 0, "https://a.example/", "<image>hi<|endofchunk|>", (_image(),), 7, "tok"
+    )
+
+
+def test_every_schema_carries_name_and_version():
+    assert schema_identity(M3W_SCHEMA) == ("m3w_sample", 1)
+    assert schema_identity(DOCUMENT_SCHEMA) == ("document", 1)
+    assert schema_identity(REJECTION_SCHEMA) == ("rejection", 1)
+
+
+def test_m3w_row_round_trips_through_parquet(tmp_path):
+    sample = _sample()
+    table = pa.Table.from_pylist([m3w_sample_to_row(sample)], schema=M3W_SCHEMA)
+    path = tmp_path / "s.parquet"
+    pq.write_table(table, path)
+    back = read_table(path, M3W_SCHEMA).to_pylist()
+    assert row_to_m3w_sample(back[0]) == sample
+    # The 64-bit phash survives as an unsigned integer.
+    assert back[0]["images"][0]["phash"] == 2**64 - 1
+
+
+def test_reader_refuses_other_version_naming_file(tmp_path):
+    old = versioned(M3W_SCHEMA, "m3w_sample", 0)
+    path = tmp_path / "old.parquet"
+    pq.write_table(pa.Table.from_pylist([m3w_sample_to_row(_sample())], schema=old), path)
+    with pytest.raises(SchemaVersionError, match=r"old\.parquet.*version 0.*version 1"):
+        read_table(path, M3W_SCHEMA)
+
+
+def test_reader_refuses_other_record_kind_and_unversioned(tmp_path):
+    path = tmp_path / "rej.parquet"
+    pq.write_table(
+        pa.Table.from_pylist([rejection_to_row(Rejection("s", "r", "k"))], schema=REJECTION_SCHEMA),
+        path,
+    )
+    with pytest.raises(SchemaVersionError, match="'rejection' records, expected 'm3w_sample'"):
+        read_table(path, M3W_SCHEMA)
+    bare = tmp_path / "bare.parquet"
+    pq.write_table(pa.table({"x": [1]}), bare)
+    with pytest.raises(SchemaVersionError, match="no interleaf schema metadata"):
+        read_table(bare, M3W_SCHEMA)
+
+
+def test_check_schema_accepts_same_version():
+    check_schema(M3W_SCHEMA, M3W_SCHEMA)
+    meta = dict(M3W_SCHEMA.metadata)
+    assert meta[NAME_KEY] == b"m3w_sample" and meta[VERSION_KEY] == b"1"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda r: r.pop("text"), "text: missing"),
+        (lambda r: r.update(num_tokens="7"), "num_tokens: expected int"),
+        (lambda r: r.update(chunk_index=2**40), "chunk_index: .* out of range"),
+        (lambda r: r["images"][0].update(phash=-1), r"images\[0\]\.phash: -1 out of range"),
+        (lambda r: r["images"][0].update(bytes="str"), r"images\[0\]\.bytes: expected"),
+        (lambda r: r["images"][0].pop("sha256"), r"images\[0\]\.sha256: missing"),
+        (lambda r: r.update(doc_id=None), "doc_id: null in a non-nullable field"),
+        (lambda r: r.update(extra=1), "extra: field not in schema"),
+        (lambda r: r.update(images="x"), "images: expected a list"),
+    ],
+)
+def test_validate_names_the_offending_field(mutate, field):
+    row = m3w_sample_to_row(_sample())
+    validate(row, M3W_SCHEMA)  # valid as built
+    mutate(row)
+    with pytest.raises(SchemaValidationError, match=field):
+        validate(row, M3W_SCHEMA)
+
+
+def test_document_row_is_valid_and_keeps_order():
+    doc = Document(
+        make_doc_id("https://a.example/", "x#0"),
+        "https://a.example/",
+        nodes=(
+            TextNode("one"),
+            ImageNode("https://a.example/i.jpg", "alt", 10, None),
+            TextNode("two"),
+        ),
+    )
+    row = document_to_row(doc)
+    validate(row, DOCUMENT_SCHEMA)
+    assert [n["kind"] for n in row["nodes"]] == ["text", "image", "text"]
+    assert doc.text == "one\ntwo" and len(doc.images) == 1
+
+
+def test_doc_id_is_stable_and_depends_on_source():
+    assert make_doc_id("u", "a") == make_doc_id("u", "a")
+    assert make_doc_id("u", "a") != make_doc_id("u", "b")
+    assert len(make_doc_id("u")) == 24

@@ -1,0 +1,1 @@
+"""The Flamingo trainer: model, Parquet data loading, training loop, generation."""
