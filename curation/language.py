@@ -41,6 +41,11 @@ def _get_identifier() -> LanguageIdentifier:
     return _identifier
 
 
+def load_language_model() -> None:
+    """Load the identifier now (for `DoFn.setup()`), instead of on the first document."""
+    _get_identifier()
+
+
 def language_sample(text: str, max_chars: int = DEFAULT_SAMPLE_CHARS) -> str:
     """A bounded sample of `text`: all of it, or a window from the start and one from the middle."""
     if len(text) <= max_chars:

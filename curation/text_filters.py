@@ -48,7 +48,8 @@ class TextFilterConfig:
     max_boilerplate_line_words: int = 60
     max_boilerplate_line_fraction: float = 0.5
     # Ours. Languages written without spaces: their "words" (one per CJK character, or a
-    # whole Thai phrase) have no meaningful mean length, so that check is skipped.
+    # whole Thai phrase) have no meaningful mean length or word n-grams, so the mean word
+    # length and n-gram checks are skipped for them.
     no_space_languages: tuple[str, ...] = ("ja", "zh", "yue", "wuu", "th", "lo", "km", "my", "bo")
 
 
@@ -62,6 +63,28 @@ class FilterDecision:
 
 
 KEEP = FilterDecision(keep=True)
+
+# Every reason a check can give, in check order: stable names for Beam counters.
+REASONS = (
+    "lorem_ipsum",
+    "boilerplate",
+    "too_few_words",
+    "too_many_words",
+    "language_low_confidence",
+    "language_not_kept",
+    "mean_word_length",
+    "symbol_word_ratio",
+    "bullet_lines",
+    "ellipsis_lines",
+    "non_alpha_words",
+    "no_stop_words",
+    "duplicate_lines",
+    "duplicate_line_chars",
+    "duplicate_paragraphs",
+    "duplicate_paragraph_chars",
+    "top_ngram_chars",
+    "duplicate_ngram_chars",
+)
 
 # Han and kana carry no spaces between words: each character is counted as one word.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -313,8 +336,16 @@ def _ngrams(words: Sequence[str], n: int) -> list[tuple[str, ...]]:
     return list(zip(*(words[i:] for i in range(n)), strict=False))  # shorter tails end it
 
 
-def check_top_ngrams(words: Sequence[str], cfg: TextFilterConfig) -> FilterDecision | None:
-    """Gopher: the most frequent n-gram (n = 2..4) covers at most 20/18/16% of characters."""
+def check_top_ngrams(
+    words: Sequence[str], language: str, cfg: TextFilterConfig
+) -> FilterDecision | None:
+    """Gopher: the most frequent n-gram (n = 2..4) covers at most 20/18/16% of characters.
+
+    Skipped for languages written without spaces: n-grams of single characters repeat
+    far more than n-grams of words, so Gopher's limits do not transfer.
+    """
+    if language in cfg.no_space_languages:
+        return None
     total = sum(len(w) for w in words)
     for n, limit in cfg.top_ngram_max_char_fraction:
         grams = _ngrams(words, n)
@@ -340,8 +371,15 @@ def _duplicate_ngram_char_fraction(words: Sequence[str], n: int, total: int) -> 
     return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / total
 
 
-def check_duplicate_ngrams(words: Sequence[str], cfg: TextFilterConfig) -> FilterDecision | None:
-    """Gopher: characters in repeated n-grams (n = 5..10) stay under 15%..10%."""
+def check_duplicate_ngrams(
+    words: Sequence[str], language: str, cfg: TextFilterConfig
+) -> FilterDecision | None:
+    """Gopher: characters in repeated n-grams (n = 5..10) stay under 15%..10%.
+
+    Skipped for languages written without spaces, as `check_top_ngrams`.
+    """
+    if language in cfg.no_space_languages:
+        return None
     total = sum(len(w) for w in words)
     limits = sorted(cfg.duplicate_ngram_max_char_fraction)
     for i, (n, limit) in enumerate(limits):
@@ -361,6 +399,11 @@ def _failures(
 ) -> Iterator[FilterDecision]:
     """Every failing check, lazily, in the fixed order (cheap and decisive checks first)."""
     n_words = len(stats.words)
+    line_limits = (cfg.max_duplicate_line_fraction, cfg.max_duplicate_line_char_fraction)
+    paragraph_limits = (
+        cfg.max_duplicate_paragraph_fraction,
+        cfg.max_duplicate_paragraph_char_fraction,
+    )
     checks = (
         lambda: check_lorem_ipsum(stats.lowered, cfg),
         lambda: check_boilerplate(stats.removed_lines, stats.total_lines, cfg),
@@ -372,20 +415,10 @@ def _failures(
         lambda: check_ellipsis_lines(stats.lines, cfg),
         lambda: check_alpha_words(stats.tokens, cfg),
         lambda: check_stop_words(stats.words, stats.language, cfg),
-        lambda: check_repetition(
-            stats.lines,
-            "line",
-            cfg.max_duplicate_line_fraction,
-            cfg.max_duplicate_line_char_fraction,
-        ),
-        lambda: check_repetition(
-            stats.paragraphs,
-            "paragraph",
-            cfg.max_duplicate_paragraph_fraction,
-            cfg.max_duplicate_paragraph_char_fraction,
-        ),
-        lambda: check_top_ngrams(stats.words, cfg),
-        lambda: check_duplicate_ngrams(stats.words, cfg),
+        lambda: check_repetition(stats.lines, "line", *line_limits),
+        lambda: check_repetition(stats.paragraphs, "paragraph", *paragraph_limits),
+        lambda: check_top_ngrams(stats.words, stats.language, cfg),
+        lambda: check_duplicate_ngrams(stats.words, stats.language, cfg),
     )
     for check in checks:
         decision = check()

@@ -1,16 +1,26 @@
-"""Hugging Face tokenizers from local paths only, with the two Flamingo markers as special tokens."""
+"""Hugging Face tokenizers from local paths only, with the Flamingo markers as special tokens.
+
+Also what text must avoid under a tokenizer: its reserved strings (the markers and its own
+special tokens), which `neutralise_markers` breaks up wherever page text happens to hold them.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Iterable
+import re
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from schemas.records import END_OF_CHUNK, IMAGE_MARKER
 
-if TYPE_CHECKING:  # transformers takes seconds to import; load it only when a tokenizer is
+# transformers takes seconds to import, so the functions that need it import it themselves.
+if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 # GPT-2's document separator doubles as bos/eos/unk/pad in the tokenizers we train: byte-level
@@ -157,10 +167,82 @@ def tokenizer_name(path: str | Path) -> str:
 
 
 def marker_ids(tok: PreTrainedTokenizerBase) -> tuple[int, int]:
-    """The ids of `<image>` and `<|endofchunk|>` under `tok` (after `load_tokenizer`)."""
-    ids = tok.convert_tokens_to_ids(list(MARKERS))
-    unk = getattr(tok, "unk_token_id", None)
-    for marker, tid in zip(MARKERS, ids, strict=True):
-        if tid is None or (tid == unk and marker != tok.unk_token):
-            raise TokenizerError("marker_missing", f"{marker!r} is not in the vocabulary")
-    return ids[0], ids[1]
+    """The ids of `<image>` and `<|endofchunk|>`; raises unless both are special tokens."""
+    special = _special_tokens(tok)
+    missing = [m for m in MARKERS if m not in special]
+    if missing:
+        raise TokenizerError(
+            "marker_missing", f"{missing} are not special tokens; load it with load_tokenizer()"
+        )
+    image_id, end_of_chunk_id = tok.convert_tokens_to_ids(list(MARKERS))
+    return image_id, end_of_chunk_id
+
+
+def reserved_tokens(tok: PreTrainedTokenizerBase) -> tuple[str, ...]:
+    """Every string `tok` turns into a special id: its special tokens and the two markers."""
+    return tuple(sorted(_special_tokens(tok) | set(MARKERS)))
+
+
+def _special_tokens(tok: PreTrainedTokenizerBase) -> set[str]:
+    """The special tokens `tok` declares, named (bos, eos, extras) or only flagged as added."""
+    special = {str(t) for t in tok.all_special_tokens}
+    special |= {str(t) for t in tok.added_tokens_decoder.values() if getattr(t, "special", False)}
+    return special
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """What chunking needs from a loaded tokenizer, computed once per tokenizer object."""
+
+    tokenizer: PreTrainedTokenizerBase
+    reserved: tuple[str, ...]  # strings that encode to a special id (see `reserved_tokens`)
+    image_id: int
+    end_of_chunk_id: int
+
+
+_infos: weakref.WeakKeyDictionary[object, TokenizerInfo] = weakref.WeakKeyDictionary()
+
+
+def tokenizer_info(tok: PreTrainedTokenizerBase) -> TokenizerInfo:
+    """The cached `TokenizerInfo` of `tok`; raises unless it is fast and holds both markers."""
+    try:
+        return _infos[tok]
+    except (KeyError, TypeError):  # TypeError: a tokenizer class that is not hashable
+        pass
+    if getattr(tok, "backend_tokenizer", None) is None:
+        raise TokenizerError("slow_tokenizer", f"{type(tok).__name__} gives no offsets")
+    info = TokenizerInfo(tok, reserved_tokens(tok), *marker_ids(tok))
+    with contextlib.suppress(TypeError):
+        _infos[tok] = info
+    return info
+
+
+@lru_cache(maxsize=64)
+def _reserved_pattern(reserved: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex matching any reserved string, longest first (so "<|a|>" beats "<|a")."""
+    # Strings with whitespace or under two characters cannot be neutralised by an inserted
+    # space (and no real marker looks like that).
+    usable = sorted({t for t in reserved if len(t) >= 2 and not any(c.isspace() for c in t)})
+    if not usable:
+        return None
+    usable.sort(key=len, reverse=True)
+    return re.compile("|".join(re.escape(t) for t in usable))
+
+
+def _insert_space(match: re.Match[str]) -> str:
+    found = match.group()
+    return f"{found[0]} {found[1:]}"
+
+
+def neutralise_markers(text: str, reserved: Sequence[str] = MARKERS) -> str:
+    """`text` with every reserved string broken by a space after its first character."""
+    pattern = _reserved_pattern(tuple(reserved))
+    if pattern is None:
+        return text
+    # One pass can expose a new occurrence where two reserved strings overlapped, so repeat;
+    # each pass only inserts spaces, and reserved strings hold none, so this ends quickly.
+    for _ in range(8):
+        if pattern.search(text) is None:
+            return text
+        text = pattern.sub(_insert_space, text)
+    raise TokenizerError("marker_lookalike", f"cannot neutralise markers in {text[:80]!r}")

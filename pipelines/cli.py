@@ -220,10 +220,10 @@ def m3w_config(args: argparse.Namespace, inputs: Sequence[str]) -> M3WConfig:
 
 
 def check_tokenizer(path: str) -> None:
-    from curation.tokenizer import load_tokenizer
+    from curation.tokenizer import load_tokenizer, tokenizer_info
 
     try:
-        load_tokenizer(path)
+        tokenizer_info(load_tokenizer(path))
     except (OSError, ValueError) as e:
         raise CliError(f"--tokenizer {path!r}: {e}") from None
 

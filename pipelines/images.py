@@ -58,6 +58,10 @@ class _ResolveImageFn(beam.DoFn):
         self._c = StageCounters("images")
         self._fetcher = HttpFetcher(self._fetch) if self._fetch_http else None
 
+    def teardown(self) -> None:
+        if self._fetcher is not None:
+            self._fetcher.close()
+
     def process(self, element: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[Any]:
         url, groups = element
         doc_ids = sorted(set(groups["refs"]))

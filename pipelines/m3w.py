@@ -17,15 +17,15 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from curation.chunking import ChunkConfig, chunk_document
+from curation.chunking import ChunkConfig, ChunkingError, chunk_document
 from curation.fetch import FetchConfig
 from curation.html import ExtractConfig, ExtractionError, page_to_document
 from curation.images import ImageConfig
-from curation.language import LanguageConfig
+from curation.language import LanguageConfig, load_language_model
 from curation.local_html import read_html_file
 from curation.obelics import iter_obelics_file
 from curation.text_filters import TextFilterConfig, apply_text_filters
-from curation.tokenizer import load_tokenizer, tokenizer_name
+from curation.tokenizer import TokenizerError, load_tokenizer, tokenizer_info, tokenizer_name
 from curation.warc import iter_warc_stream
 from pipelines.counting import REJECTED, StageCounters
 from pipelines.images import FetchImages
@@ -194,6 +194,7 @@ class _FilterTextFn(beam.DoFn):
 
     def setup(self) -> None:
         self._c = StageCounters("filter_text")
+        load_language_model()
 
     def process(self, doc: Document) -> Iterator[Any]:
         self._c.received()
@@ -253,12 +254,17 @@ class _ChunkFn(beam.DoFn):
     def setup(self) -> None:
         self._c = StageCounters("chunk")
         self._tokenizer = load_tokenizer(self._path)
+        tokenizer_info(self._tokenizer)  # fail at start-up, not per document, on a bad tokenizer
         self._name = tokenizer_name(self._path)
         self._done, self._samples, self._last_log = 0, 0, time.monotonic()
 
     def process(self, doc: Document) -> Iterator[Any]:
         self._c.received()
-        samples = chunk_document(doc, self._tokenizer, self._cfg, self._name)
+        try:
+            samples = chunk_document(doc, self._tokenizer, self._cfg, self._name)
+        except (ChunkingError, TokenizerError) as e:
+            yield self._c.reject(e.reason, doc.url, e.detail)
+            return
         if not samples:
             yield self._c.reject("no_tokens", doc.url, "document has no text or images left")
             return

@@ -1,0 +1,623 @@
+"""Hardened HTTP(S) fetching of images (later pages, videos): SSRF, size, time, opt-out guards."""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import http.client
+import ipaddress
+import random
+import socket
+import ssl
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, unquote, urljoin, urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# 64:ff9b::/96 is the NAT64 well-known prefix (RFC 6052): its last 32 bits are an IPv4 address.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CHUNK = 64 * 1024
+# Directives that carry a value after a colon, so "name: x" is not a user-agent scope for them.
+_VALUED_ROBOTS_DIRECTIVES = frozenset(
+    {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
+)
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    """Limits and identity of the HTTP client; one per worker."""
+
+    connect_timeout_s: float = 5.0  # half img2dataset's whole-request timeout; connects are quick
+    read_timeout_s: float = 10.0  # img2dataset's default timeout
+    total_timeout_s: float = 30.0  # wall deadline per URL: a server trickling bytes cannot pin us
+    max_bytes: int = 20 * 1024 * 1024  # 20 MiB: far above any web photo we keep (1024 px side)
+    max_redirects: int = 5  # browsers allow ~20; image CDNs need at most 2-3 hops
+    retries: int = 2  # img2dataset default retries=0; 2 rides out transient 5xx/429
+    backoff_s: float = 0.5  # first retry delay, doubled each time, with +-50 % jitter
+    retry_after_cap_s: float = 10.0  # never wait longer than this on a Retry-After header
+    user_agent: str = "interleaf/0.1 (Flamingo-style research dataset builder; honours noai)"
+    user_agent_token: str = "interleaf"  # the name X-Robots-Tag directives may be scoped to
+    allow_networks: tuple[str, ...] = ()  # CIDRs or hostnames exempt from the private-address ban
+    honour_opt_out: bool = True  # X-Robots-Tag noai/noimageai, as img2dataset does
+    opt_out_directives: tuple[str, ...] = ("noai", "noimageai")  # img2dataset's default set
+    accept: str = "image/avif,image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8,*/*;q=0.5"
+    ca_file: str | None = None  # extra trust anchors (tests, private CAs); None = system store
+    max_idle_connections: int = 32  # keep-alive sockets kept open across all hosts (fd budget)
+
+
+class FetchError(Exception):
+    """A fetch that failed; `reason` is a counter name, `detail` the offending value."""
+
+    def __init__(self, reason: str, detail: str = "", *, retryable: bool = False):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.retryable = retryable
+        self.retry_after: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Bytes of a fetched resource and what we learnt about them."""
+
+    data: bytes
+    content_type: str  # sniffed from the bytes when possible, else the header's media type
+    final_url: str
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
+
+
+def sniff_content_type(data: bytes) -> str | None:
+    """The media type that the leading magic bytes say, or None when unknown."""
+    head = data[:1024]
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    # BMP's two reserved header fields are zero; checking them avoids matching text starting "BM".
+    if head[:2] == b"BM" and len(head) >= 26 and head[6:10] == b"\0\0\0\0":
+        return "image/bmp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    if head[4:8] == b"ftyp":
+        return _sniff_iso_bmff(head)
+    if head[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00") and len(head) >= 6 and head[4] > 0:
+        return "image/x-icon"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm"
+    return _sniff_markup(head)
+
+
+def _sniff_iso_bmff(head: bytes) -> str | None:
+    """AVIF / HEIC / MP4 / QuickTime from the ISO-BMFF `ftyp` box brands."""
+    box_end = min(int.from_bytes(head[:4], "big"), len(head))
+    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, box_end - 3, 4)}
+    if brands & {b"avif", b"avis"}:
+        return "image/avif"
+    if brands & {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}:
+        return "image/heic"
+    if b"qt  " in brands:
+        return "video/quicktime"
+    if brands & {b"isom", b"iso2", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"dash", b"M4V "}:
+        return "video/mp4"
+    return None
+
+
+def _sniff_markup(head: bytes) -> str | None:
+    """SVG, HTML or XML from the first tag of a text document."""
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    if text.startswith((b"<svg", b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in text:
+        return "image/svg+xml"
+    html_starts = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<script", b"<div")
+    if text.startswith(html_starts) or (text.startswith((b"<?xml", b"<!--")) and b"<html" in text):
+        return "text/html"
+    if text.startswith(b"<?xml"):
+        return "text/xml"
+    return None
+
+
+def is_public_address(addr: IPAddress) -> bool:
+    """True when `addr` is globally routable unicast (not private/loopback/link-local/...)."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        # An IPv4 address tunnelled inside IPv6 must be judged as that IPv4 address.
+        if addr.ipv4_mapped is not None:
+            return is_public_address(addr.ipv4_mapped)
+        if addr in _NAT64:
+            return is_public_address(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+        if addr.sixtofour is not None and not is_public_address(addr.sixtofour):
+            return False
+    flags = (addr.is_private, addr.is_loopback, addr.is_link_local, addr.is_multicast)
+    return addr.is_global and not any(flags) and not addr.is_reserved and not addr.is_unspecified
+
+
+class AddressPolicy:
+    """Which (hostname, address) pairs may be connected to: public ones plus an allow-list."""
+
+    def __init__(self, allow: tuple[str, ...] = ()):
+        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self._hosts: set[str] = set()
+        for entry in allow:
+            try:
+                self._networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self._hosts.add(entry.strip().lower().rstrip("."))
+
+    def permits(self, host: str, addr: IPAddress) -> bool:
+        """True when a connection to `addr` (resolved from `host`) is allowed."""
+        if is_public_address(addr) or host.lower().rstrip(".") in self._hosts:
+            return True
+        mapped = getattr(addr, "ipv4_mapped", None)
+        return any(a in net for net in self._networks for a in (addr, mapped) if a is not None)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One parsed request URL."""
+
+    url: str
+    scheme: str
+    host: str  # ASCII (IDNA) host, no brackets
+    port: int
+    request_target: str  # path?query, percent-encoded
+    host_header: str
+
+
+def _parse_target(url: str) -> _Target:
+    """Validate and split an absolute http(s) URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+        host = (parts.hostname or "").rstrip(".")
+        ascii_host = host.encode("idna").decode("ascii") if host else ""
+    except (ValueError, UnicodeError) as err:
+        raise FetchError("bad_url", f"{url!r}: {err}") from err
+    if parts.scheme.lower() not in ("http", "https"):
+        reason = "unsupported_scheme" if parts.scheme else "bad_url"
+        raise FetchError(reason, repr(url[:200]))
+    if not ascii_host or any(c in ascii_host for c in " \t\r\n/\\%@"):
+        raise FetchError("bad_url", f"no valid host in {url[:200]!r}")
+    scheme = parts.scheme.lower()
+    default_port = 443 if scheme == "https" else 80
+    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+    query = quote(parts.query, safe="/?%:@!$&'()*+,;=-._~")
+    shown = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
+    host_header = shown if port in (None, default_port) else f"{shown}:{port}"
+    return _Target(
+        url=f"{scheme}://{host_header}{path}" + (f"?{query}" if query else ""),
+        scheme=scheme,
+        host=ascii_host,
+        port=port or default_port,
+        request_target=path + (f"?{query}" if query else ""),
+        host_header=host_header,
+    )
+
+
+def robots_opt_out(values: list[str], token: str, directives: tuple[str, ...]) -> bool:
+    """True when any X-Robots-Tag value forbids AI use for us (unscoped or scoped to `token`)."""
+    wanted = {d.lower() for d in directives}
+    for value in values:
+        scope: str | None = None
+        for item in value.split(","):
+            name, sep, directive = item.partition(":")
+            if sep and name.strip().lower() not in _VALUED_ROBOTS_DIRECTIVES:
+                scope = name.strip().lower()  # "bot: dir, dir" scopes the rest of the list
+            else:
+                directive = item
+            applies = scope in (None, "*", token.lower())
+            if applies and directive.strip().lower() in wanted:
+                return True
+    return False
+
+
+def retry_delay(
+    attempt: int, backoff_s: float, retry_after: str | None, cap_s: float, rng: random.Random
+) -> float:
+    """Seconds to wait before retry number `attempt + 1`: jittered exponential, or Retry-After."""
+    delay = backoff_s * (2**attempt) * rng.uniform(0.5, 1.5)
+    wait = _retry_after_seconds(retry_after) if retry_after else None
+    if wait is not None:
+        delay = max(delay, min(wait, cap_s))
+    return min(delay, cap_s)
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP-date; None when unparseable."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when.timestamp() - time.time() if when.tzinfo else None
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a checked IP address, with SNI and certificate check against the real hostname."""
+
+    def __init__(self, ip: str, port: int, server_hostname: str, ctx: ssl.SSLContext, **kw):
+        super().__init__(ip, port, context=ctx, **kw)
+        self._sni = server_hostname
+        self._tls = ctx
+
+    def connect(self) -> None:
+        """TCP to the pinned address, then TLS naming the hostname (SNI + cert check)."""
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._tls.wrap_socket(self.sock, server_hostname=self._sni)
+
+
+class _Watchdog:
+    """Shuts a connection's socket down at the wall deadline, so nothing can trickle past it."""
+
+    def __init__(self, sock: socket.socket, seconds: float):
+        self._sock, self._lock, self._done, self.fired = sock, threading.Lock(), False, False
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            # OSError: the fetching thread closed it first; nothing is left to interrupt.
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._done = True
+            self._timer.cancel()
+
+
+class _StaleConnection(Exception):
+    """A reused keep-alive connection that the server had already closed."""
+
+
+@dataclass(frozen=True)
+class _Redirect:
+    location: str
+
+
+_PoolKey = tuple[str, str, int, str]  # scheme, address, port, hostname
+
+
+class HttpFetcher:
+    """Fetches URLs under FetchConfig's limits, keeping a keep-alive pool; build once per worker."""
+
+    def __init__(self, cfg: FetchConfig | None = None):
+        self.cfg = cfg or FetchConfig()
+        self._policy = AddressPolicy(self.cfg.allow_networks)
+        self._tls = ssl.create_default_context()
+        if self.cfg.ca_file:
+            self._tls.load_verify_locations(self.cfg.ca_file)
+        self._idle: list[tuple[_PoolKey, http.client.HTTPConnection]] = []
+        self._lock = threading.Lock()
+        self._rng = random.Random()
+
+    def fetch(self, url: str, expect: str | None = None) -> FetchResult:
+        """GET `url`, following checked redirects; `expect="image"` refuses non-image bytes."""
+        deadline = time.monotonic() + self.cfg.total_timeout_s
+        target = _parse_target(url)
+        for _hop in range(self.cfg.max_redirects + 1):
+            outcome = self._fetch_with_retries(target, deadline)
+            if isinstance(outcome, FetchResult):
+                return _check_expected(outcome, expect)
+            # Every hop goes through _parse_target and the address policy again.
+            target = _parse_target(urljoin(target.url, outcome.location))
+        raise FetchError("too_many_redirects", f"more than {self.cfg.max_redirects} from {url}")
+
+    def close(self) -> None:
+        """Close every idle pooled connection."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _key, conn in idle:
+            conn.close()
+
+    def __enter__(self) -> HttpFetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _fetch_with_retries(self, target: _Target, deadline: float) -> FetchResult | _Redirect:
+        """One hop, retried on connect errors, timeouts, 429 and 5xx while time is left."""
+        for attempt in range(self.cfg.retries + 1):
+            try:
+                return self._attempt(target, deadline)
+            except FetchError as err:
+                if not err.retryable or attempt == self.cfg.retries:
+                    raise
+                delay = retry_delay(
+                    attempt,
+                    self.cfg.backoff_s,
+                    err.retry_after,
+                    self.cfg.retry_after_cap_s,
+                    self._rng,
+                )
+                if time.monotonic() + delay >= deadline:
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _attempt(self, target: _Target, deadline: float) -> FetchResult | _Redirect:
+        """Resolve, check, connect (or reuse) and exchange one request."""
+        addresses = self._resolve(target)
+        reused = self._take_idle(target, addresses)
+        if reused is not None:
+            try:
+                return self._exchange(reused[0], reused[1], target, deadline, reused=True)
+            except _StaleConnection:
+                pass  # the server dropped an idle keep-alive socket; a fresh one is not a retry
+        key, conn = self._connect(target, addresses, deadline)
+        return self._exchange(key, conn, target, deadline, reused=False)
+
+    def _resolve(self, target: _Target) -> list[str]:
+        """The permitted addresses of the host; we connect only to these (no DNS rebinding)."""
+        try:
+            infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as err:
+            raise FetchError("dns_failure", f"{target.host}: {err}") from err
+        found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        allowed = [a for a in found if self._policy.permits(target.host, _ip(a.split("%", 1)[0]))]
+        if not allowed:
+            raise FetchError("blocked_address", f"{target.host} -> {', '.join(found)}")
+        return allowed
+
+    def _connect(
+        self, target: _Target, addresses: list[str], deadline: float
+    ) -> tuple[_PoolKey, http.client.HTTPConnection]:
+        """A new connection to the first reachable permitted address."""
+        timeout = max(min(self.cfg.connect_timeout_s, deadline - time.monotonic()), 0.001)
+        error = FetchError("connection_error", f"no address for {target.host}")
+        for address in addresses:
+            conn: http.client.HTTPConnection
+            if target.scheme == "https":
+                conn = _PinnedHTTPSConnection(
+                    address, target.port, target.host, self._tls, timeout=timeout
+                )
+            else:
+                conn = http.client.HTTPConnection(address, target.port, timeout=timeout)
+            try:
+                conn.connect()
+                return (target.scheme, address, target.port, target.host), conn
+            except ssl.SSLCertVerificationError as err:
+                conn.close()
+                raise FetchError("connection_error", f"TLS {target.host}: {err}") from err
+            except TimeoutError as err:
+                error = FetchError("connect_timeout", f"{address}: {err}", retryable=True)
+            except OSError as err:
+                error = FetchError("connection_error", f"{address}: {err}", retryable=True)
+            conn.close()
+        raise error
+
+    def _exchange(
+        self,
+        key: _PoolKey,
+        conn: http.client.HTTPConnection,
+        target: _Target,
+        deadline: float,
+        reused: bool,
+    ) -> FetchResult | _Redirect:
+        """Send the GET and read the answer; map socket and protocol errors to reasons."""
+        # http.client hands the socket to a response that will close, so hold our own reference.
+        sock = conn.sock
+        if sock is None:
+            raise _StaleConnection("pooled connection has no socket")
+        dog = _Watchdog(sock, deadline - time.monotonic())
+        keep = False
+        resp: http.client.HTTPResponse | None = None
+        try:
+            self._set_read_timeout(sock, deadline)
+            headers = {"Host": target.host_header, "User-Agent": self.cfg.user_agent}
+            try:
+                conn.request(
+                    "GET", target.request_target, headers={**headers, "Accept": self.cfg.accept}
+                )
+                resp = conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as err:
+                if reused and not dog.fired:
+                    raise _StaleConnection(str(err)) from err
+                raise
+            outcome, keep = self._read_response(sock, resp, target, deadline)
+            if dog.fired:  # the socket was shut under us: what we read is cut short
+                raise TimeoutError("total deadline passed")
+            return outcome
+        except TimeoutError as err:
+            keep = False
+            raise FetchError("read_timeout", self._timeout_detail(target, deadline)) from err
+        except (OSError, http.client.HTTPException) as err:
+            keep = False
+            if dog.fired:
+                raise FetchError("read_timeout", self._timeout_detail(target, deadline)) from err
+            raise FetchError("connection_error", f"{target.url}: {err!r}", retryable=True) from err
+        finally:
+            dog.stop()
+            if keep and not dog.fired:
+                self._put_idle(key, conn)
+            else:
+                if resp is not None:
+                    resp.close()  # it may own the socket's file object
+                conn.close()
+                sock.close()
+
+    def _read_response(
+        self,
+        sock: socket.socket,
+        resp: http.client.HTTPResponse,
+        target: _Target,
+        deadline: float,
+    ) -> tuple[FetchResult | _Redirect, bool]:
+        """Turn a response into a result, a redirect or a FetchError; also says if reusable."""
+        status = resp.status
+        if status in _REDIRECTS:
+            location = resp.getheader("Location")
+            if not location:
+                raise FetchError("http_status", f"{status} without Location at {target.url}")
+            return _Redirect(location.strip()), False
+        if status == 429 or status >= 500:
+            err = FetchError("http_status", f"{status} {target.url}", retryable=True)
+            err.retry_after = resp.getheader("Retry-After")
+            raise err
+        if not 200 <= status < 300:
+            raise FetchError("http_status", f"{status} {target.url}")
+        robots = resp.headers.get_all("X-Robots-Tag") or []
+        if self.cfg.honour_opt_out and robots_opt_out(
+            robots, self.cfg.user_agent_token, self.cfg.opt_out_directives
+        ):
+            raise FetchError("opt_out", f"X-Robots-Tag {'; '.join(robots)!r} at {target.url}")
+        declared = _content_length(resp)
+        if declared is not None and declared > self.cfg.max_bytes:
+            raise FetchError("too_large", f"Content-Length {declared} > {self.cfg.max_bytes}")
+        data = self._read_body(sock, resp, deadline, declared)
+        headers = {k.lower(): ", ".join(resp.headers.get_all(k) or []) for k in resp.headers}
+        data = _decode_body(data, headers.get("content-encoding", ""), self.cfg.max_bytes)
+        sniffed = sniff_content_type(data)
+        declared_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        ctype = sniffed or declared_type or "application/octet-stream"
+        return FetchResult(data, ctype, target.url, headers), not resp.will_close
+
+    def _read_body(
+        self,
+        sock: socket.socket,
+        resp: http.client.HTTPResponse,
+        deadline: float,
+        declared: int | None,
+    ) -> bytes:
+        """Stream the body under the byte cap, re-arming the socket timeout against the deadline."""
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            self._set_read_timeout(sock, deadline)
+            piece = resp.read1(_CHUNK)
+            if not piece:
+                break
+            total += len(piece)
+            if total > self.cfg.max_bytes:
+                raise FetchError("too_large", f"body exceeds {self.cfg.max_bytes} bytes")
+            chunks.append(piece)
+        if declared is not None and total < declared:
+            raise http.client.IncompleteRead(b"", declared - total)
+        resp.close()  # frees the connection for the next request; the socket stays open
+        return b"".join(chunks)
+
+    def _set_read_timeout(self, sock: socket.socket, deadline: float) -> None:
+        """Per-read timeout: the read timeout, shortened to what is left of the wall deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("total deadline passed")
+        sock.settimeout(min(self.cfg.read_timeout_s, remaining))
+
+    def _timeout_detail(self, target: _Target, deadline: float) -> str:
+        if time.monotonic() >= deadline - 0.05:
+            return f"total deadline of {self.cfg.total_timeout_s}s passed at {target.url}"
+        return f"no data for {self.cfg.read_timeout_s}s at {target.url}"
+
+    def _take_idle(
+        self, target: _Target, addresses: list[str]
+    ) -> tuple[_PoolKey, http.client.HTTPConnection] | None:
+        """An idle pooled connection to one of `addresses`, most recent first."""
+        keys = {(target.scheme, a, target.port, target.host) for a in addresses}
+        with self._lock:
+            for i in range(len(self._idle) - 1, -1, -1):
+                key, conn = self._idle[i]
+                if key in keys:
+                    del self._idle[i]
+                    if conn.sock is not None:
+                        return key, conn
+        return None
+
+    def _put_idle(self, key: _PoolKey, conn: http.client.HTTPConnection) -> None:
+        """Keep a reusable connection, closing the oldest beyond the idle budget."""
+        with self._lock:
+            self._idle.append((key, conn))
+            evicted = self._idle[: -self.cfg.max_idle_connections or None]
+            del self._idle[: len(evicted)]
+        for _key, old in evicted:
+            old.close()
+
+
+def _ip(text: str) -> IPAddress:
+    return ipaddress.ip_address(text)
+
+
+def _content_length(resp: http.client.HTTPResponse) -> int | None:
+    value = resp.getheader("Content-Length")
+    try:
+        return int(value) if value is not None and not resp.chunked else None
+    except ValueError as err:
+        raise FetchError("connection_error", f"bad Content-Length {value!r}") from err
+
+
+def _decode_body(data: bytes, encoding: str, max_bytes: int) -> bytes:
+    """Undo gzip transfer coding (we ask for identity, some servers send it anyway), capped."""
+    if encoding.strip().lower() not in ("gzip", "x-gzip"):
+        return data
+    try:
+        out = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, max_bytes + 1)
+    except zlib.error as err:
+        raise FetchError("connection_error", f"bad gzip body: {err}") from err
+    if len(out) > max_bytes:
+        raise FetchError("too_large", f"gzip body inflates beyond {max_bytes} bytes")
+    return out
+
+
+def _check_expected(result: FetchResult, expect: str | None) -> FetchResult:
+    """Refuse bytes whose sniffed/declared type is not of the expected top-level kind."""
+    if expect is None or result.content_type.startswith(f"{expect}/"):
+        return result
+    reason = "not_an_image" if expect == "image" else "unexpected_content_type"
+    raise FetchError(reason, f"{result.content_type} at {result.final_url}")
+
+
+def mirror_path(mirror_dir: str, url: str) -> Path:
+    """Where `wget --mirror` keeps `url`: <host>[:port]/<path>, index.html, `?query` suffix."""
+    parts = urlsplit(url)
+    try:
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError as err:
+        raise FetchError("bad_url", f"{url!r}: {err}") from err
+    if not host.strip(".") or any(c in host for c in "/\\\0"):
+        raise FetchError("bad_url", f"no usable host in {url!r}")
+    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme.lower()):
+        host = f"{host}:{port}"
+    segments: list[str] = []
+    for raw in unquote(parts.path).split("/"):
+        if raw == "..":  # resolved like a browser would, and never above the host folder
+            if segments:
+                segments.pop()
+        elif raw not in ("", "."):
+            segments.append(_safe_name(raw))
+    if not segments or parts.path.endswith("/"):
+        segments.append("index.html")
+    if parts.query:
+        # wget (unix mode) keeps "?" and escapes "/" so the query stays in the file name.
+        segments[-1] += "?" + _safe_name(unquote(parts.query))
+    return Path(mirror_dir, host, *segments)
+
+
+def _safe_name(name: str) -> str:
+    """Escape what cannot live in one POSIX file name component (as wget does)."""
+    return "".join(
+        f"%{ord(c):02X}" if c == "/" or ord(c) < 32 or ord(c) == 127 else c for c in name
+    )
+
+
+def read_from_mirror(mirror_dir: str, url: str) -> bytes | None:
+    """The mirrored bytes of `url`, or None when the mirror does not hold it."""
+    try:
+        path = mirror_path(mirror_dir, url)
+        return path.read_bytes() if path.is_file() else None
+    except (FetchError, OSError):
+        return None  # a URL the mirror cannot hold (bad host, name too long) is simply absent

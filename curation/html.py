@@ -1,0 +1,264 @@
+"""HTML page → interleaved Document: main content as text blocks and images in DOM order."""
+
+from __future__ import annotations
+
+import re
+from codecs import BOM_UTF8
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from curation import boilerplate
+from curation.boilerplate import BLOCK_TAGS, BoilerplateConfig
+from curation.charset import decode_html
+from curation.image_refs import (
+    ImageRefConfig,
+    absolute_url,
+    declared_size,
+    is_junk_image,
+    resolve_image_src,
+)
+from schemas.records import Document, ImageNode, Node, RawPage, TextNode, make_doc_id
+
+_CELL = "\x1f"  # marks a table-cell boundary inside a row's text until normalisation
+_IMAGE_TAGS = frozenset(("img", "amp-img"))
+_NOT_HTML_TYPES = ("image/", "audio/", "video/", "font/", "application/pdf", "application/zip")
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f]")
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """How a page becomes a Document."""
+
+    boilerplate: BoilerplateConfig = field(default_factory=BoilerplateConfig)
+    images: ImageRefConfig = field(default_factory=ImageRefConfig)
+    # trafilatura's MAX_FILE_SIZE is 20 MB; pages past 5 MB are dumps, not articles, and
+    # parsing them would stall a worker, so only their start is kept.
+    max_html_bytes: int = 5_000_000
+    # Binary payloads mislabelled text/html decode to many C0 controls; real HTML has ~0.
+    max_control_fraction: float = 0.05
+    # Retry with less aggressive cleaning (Readability.js's flags) when the first pass keeps
+    # fewer than BoilerplateConfig.min_text_chars; False keeps the first pass always.
+    retry_short: bool = True
+
+
+class ExtractionError(Exception):
+    """A page that yields no Document; `reason` is the Beam counter / rejection reason."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+_PARSER = etree.HTMLParser(
+    remove_comments=True, remove_pis=True, no_network=True, encoding="utf-8", default_doctype=False
+)
+
+
+def to_utf8(html: str) -> bytes:
+    """The bytes lxml is fed: UTF-8 (lxml refuses str carrying an XML encoding declaration;
+    lone surrogates cannot be encoded strictly)."""
+    return html.encode("utf-8", errors="replace")
+
+
+def parse_html(html: str | bytes, cfg: ExtractConfig = ExtractConfig()) -> etree._Element:
+    """Parse (possibly broken) HTML, str or valid UTF-8 bytes, into an lxml tree."""
+    data = html if isinstance(html, bytes) else to_utf8(html)
+    if not data.strip():
+        raise ExtractionError("empty_page", "no bytes or only whitespace")
+    data = data[: cfg.max_html_bytes]
+    if b"<" not in data:
+        raise ExtractionError("not_html", f"no markup in {len(data)} bytes")
+    sample = data[:20000]
+    if len(_CONTROL.findall(sample)) > cfg.max_control_fraction * len(sample):
+        raise ExtractionError("not_html", "binary payload (control characters)")
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.ParserError as e:  # libxml2 found no element at all
+        raise ExtractionError("parse_error", str(e)[:200]) from e
+    if root is None:
+        raise ExtractionError("parse_error", "no root element")
+    return root
+
+
+def base_url_of(root: etree._Element, url: str) -> str:
+    """The URL relative references resolve against: <base href> (itself resolved) or url."""
+    for base in root.iter("base"):
+        href = base.get("href")
+        if href:
+            resolved = absolute_url(href, url)
+            if resolved is not None:
+                return resolved
+    return url
+
+
+def _normalise_block(parts: list[str], pre: bool) -> str:
+    """Join a block's text pieces: collapse whitespace per line, cells joined by ' | '."""
+    raw = "".join(parts)
+    if not raw or raw.isspace():
+        return ""
+    if not pre and "\n" not in raw and _CELL not in raw:
+        return " ".join(raw.split())
+    if pre:
+        lines = [line.rstrip() for line in raw.split("\n")]
+        return "\n".join(lines).strip("\n")
+    lines = []
+    for line in raw.split("\n"):
+        cells = [" ".join(c.split()) for c in line.split(_CELL)]
+        text = " | ".join(c for c in cells if c)
+        if text:
+            lines.append(text)
+    return "\n".join(lines)
+
+
+class _Walker:
+    """Collects text blocks and images of content elements in document order."""
+
+    def __init__(self, base_url: str, cfg: ImageRefConfig) -> None:
+        self.base_url = base_url
+        self.cfg = cfg
+        self.nodes: list[Node] = []
+        self.seen: set[str] = set()
+        self.parts: list[str] = []
+        self.pre_depth = 0
+
+    def flush(self) -> None:
+        text = _normalise_block(self.parts, self.pre_depth > 0)
+        self.parts = []
+        if text:
+            self.nodes.append(TextNode(text))
+
+    def image(self, el: etree._Element) -> None:
+        sources: list[str] = []
+        parent = el.getparent()
+        if parent is not None and parent.tag == "picture":
+            for src in parent.iter("source"):
+                if "svg" not in src.get("type", ""):
+                    sources += [src.get("srcset", ""), src.get("data-srcset", "")]
+        attrs = dict(el.attrib)
+        url = resolve_image_src(attrs, self.base_url, [s for s in sources if s])
+        if url is None or (self.cfg.dedupe and url in self.seen):
+            return
+        width, height = declared_size(attrs)
+        if is_junk_image(url, width, height, self.cfg) is not None:
+            return
+        self.seen.add(url)
+        self.flush()
+        alt = " ".join(attrs.get("alt", "").split())
+        self.nodes.append(ImageNode(src=url, alt=alt, width=width, height=height))
+
+    def walk(self, root: etree._Element) -> None:
+        for event, el in etree.iterwalk(root, events=("start", "end")):
+            tag = el.tag
+            if not isinstance(tag, str):
+                continue
+            if event == "start":
+                if tag in BLOCK_TAGS:
+                    self.flush()
+                    self.pre_depth += tag == "pre"
+                elif tag == "br":
+                    self.parts.append("\n")
+                elif tag in ("td", "th"):
+                    self.parts.append(_CELL)
+                elif tag in _IMAGE_TAGS:
+                    self.image(el)
+                if el.text:
+                    self.parts.append(el.text)
+            else:
+                if tag in BLOCK_TAGS:
+                    self.flush()
+                    self.pre_depth -= tag == "pre"
+                if el.tail and el is not root:
+                    self.parts.append(el.tail)
+        self.flush()
+
+
+# Readability.js retries with these flags off, in this order, when too little text is left:
+# (drop unlikely regions, weigh class/id hints, prune boilerplate containers).
+_ATTEMPTS = ((True, True, True), (False, True, True), (False, False, True), (False, False, False))
+
+
+def _content_nodes(
+    root: etree._Element, base_url: str, flags: tuple[bool, bool, bool], cfg: ExtractConfig
+) -> list[Node]:
+    """One extraction pass over a chrome-stripped tree with the given cleaning flags."""
+    _unlikely, weigh_hints, prune = flags
+    bcfg = cfg.boilerplate
+    content = boilerplate.find_content(root, bcfg, weigh_hints)
+    for el in content:
+        if prune:
+            boilerplate.clean_conditionally(el, bcfg, weigh_hints)
+        if weigh_hints:
+            boilerplate.clean_headings(el, bcfg)
+    walker = _Walker(base_url, cfg.images)
+    for el in content:
+        walker.walk(el)
+    return walker.nodes
+
+
+def _text_chars(nodes: list[Node]) -> int:
+    return sum(len(n.text) for n in nodes if isinstance(n, TextNode))
+
+
+def extract_nodes(html: str | bytes, url: str, cfg: ExtractConfig = ExtractConfig()) -> list[Node]:
+    """The main content of a page (str, or valid UTF-8 bytes) as text and images in order."""
+    html = html if isinstance(html, bytes) else to_utf8(html)
+    best: list[Node] = []
+    for attempt, flags in enumerate(_ATTEMPTS):
+        root = parse_html(html, cfg)
+        base_url = base_url_of(root, url)
+        boilerplate.strip_chrome(root, unlikely=flags[0])
+        # A short page stays short: retrying would only add the chrome we removed.
+        if attempt == 1 and boilerplate.text_length(root) < cfg.boilerplate.min_text_chars:
+            break
+        nodes = _content_nodes(root, base_url, flags, cfg)
+        if _text_chars(nodes) >= cfg.boilerplate.min_text_chars:
+            return nodes
+        if _text_chars(nodes) > _text_chars(best) or not best:
+            best = nodes
+        if not cfg.retry_short:
+            break
+    return best
+
+
+def extract_document(
+    html: str | bytes,
+    url: str,
+    *,
+    fetch_time: str = "",
+    source: str = "",
+    cfg: ExtractConfig = ExtractConfig(),
+) -> Document:
+    """Extract the Document of a decoded page (or valid UTF-8 bytes); ExtractionError if none."""
+    nodes = extract_nodes(html, url, cfg)
+    if not any(isinstance(n, TextNode) for n in nodes):
+        raise ExtractionError("no_content", f"no text left after boilerplate removal ({url})")
+    return Document(
+        doc_id=make_doc_id(url, source),
+        url=url,
+        fetch_time=fetch_time,
+        source=source,
+        nodes=tuple(nodes),
+    )
+
+
+# Magic numbers of payloads that are never HTML, whatever the Content-Type says.
+_BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"PK\x03\x04", b"\x1f\x8b", b"RIFF")
+
+
+def page_to_document(page: RawPage, cfg: ExtractConfig = ExtractConfig()) -> Document:
+    """Decode a RawPage (charset.py) and extract its Document; ExtractionError if none."""
+    ctype = page.content_type.split(";", 1)[0].strip().lower()
+    if ctype.startswith(_NOT_HTML_TYPES):
+        raise ExtractionError("not_html", f"content type {ctype!r}")
+    if page.content.startswith(_BINARY_MAGIC):
+        raise ExtractionError("not_html", f"binary payload starting {page.content[:8]!r}")
+    text, encoding = decode_html(page.content, page.content_type)
+    payload: str | bytes = text
+    # Valid UTF-8 as served is exactly what lxml is fed: skip re-encoding the text.
+    if encoding == "utf-8" and "\ufffd" not in text and not page.content.startswith(BOM_UTF8):
+        payload = page.content
+    return extract_document(
+        payload, page.url, fetch_time=page.fetch_time, source=page.source, cfg=cfg
+    )
