@@ -50,38 +50,28 @@ _HEADING_TEXT = etree.XPath(
 _LIST_TEXT = etree.XPath("(.//ul | .//ol)//text()", smart_strings=False)
 _STYLE_HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
-# class/id hints, matched per word (class/id split at spaces, "-", "_", ":" …): a word
-# *starting* with a prefix hits ("sidebar-left", "navbar", "comments"), but "canvas" does not
-# hit "nav"; short words must match whole ("ad", "ads" but not "add", "adobe").
-_NEGATIVE = (
-    (
-        "comment", "discuss", "disqus", "reply", "replies", "sidebar", "widget", "foot",
-        "masthead", "banner", "nav", "menu", "breadcrumb", "share", "sharing", "social",
-        "related", "recommend", "promo", "sponsor", "advert", "cookie", "consent", "gdpr",
-        "newsletter", "subscri", "signup", "popup", "modal", "overlay", "byline", "author",
-        "toolbar", "pagination", "pager", "outbrain", "taboola", "skyscraper", "shopping",
-        "login", "hidden", "print",
-    ),
-    frozenset("ad ads tag tags meta rss tool tools more links".split()),
-)  # fmt: skip
-_POSITIVE = (
-    ("article", "body", "content", "entry", "main", "post", "text", "blog", "story", "prose",
-     "hentry"),
-    frozenset(["page"]),
-)  # fmt: skip
+# class/id words. Matching is on word starts (a preceding non-alphanumeric), so "nav" hits
+# "site-nav" and "navbar" but not "canvas"; short words must also end there ("ad" ≠ "add").
+# (One regex per vocabulary: ~3x faster than splitting the class into words.)
+_NEGATIVE = re.compile(
+    r"(?<![a-z0-9])(?:comment|discuss|disqus|repl(?:y|ies)|sidebar|widget|foot|masthead|"
+    r"banner|nav|menu|breadcrumb|share|sharing|social|related|recommend|promo|sponsor|"
+    r"advert|cookie|consent|gdpr|newsletter|subscri|signup|popup|modal|overlay|byline|"
+    r"author|toolbar|pagination|pager|outbrain|taboola|skyscraper|shopping|login|hidden|"
+    r"print|(?:ads?|tags?|meta|rss|tools?|more|links)(?![a-z]))"
+)
+_POSITIVE = re.compile(
+    r"(?<![a-z0-9])(?:article|body|content|entry|main|post|text|blog|story|prose|hentry|"
+    r"page(?![a-z]))"
+)
 # Removed before scoring: regions whose hints say chrome unless they also say content.
-_UNLIKELY = (
-    (
-        "comment", "disqus", "reply", "replies", "sidebar", "footer", "masthead", "banner",
-        "nav", "menu", "breadcrumb", "share", "sharing", "social", "related", "recommend",
-        "promo", "sponsor", "advert", "cookie", "consent", "gdpr", "newsletter", "subscri",
-        "signup", "popup", "modal", "pagination", "pager", "outbrain", "taboola",
-        "skyscraper", "community", "header",
-    ),
-    frozenset("ad ads rss".split()),
-)  # fmt: skip
-_UNLIKELY_EXCEPT = (("article", "body", "column", "content", "main"), frozenset())
-_HINT_SEPARATORS = str.maketrans("-_:./", "     ")
+_UNLIKELY = re.compile(
+    r"(?<![a-z0-9])(?:comment|disqus|repl(?:y|ies)|sidebar|footer|masthead|banner|nav|"
+    r"menu|breadcrumb|share|sharing|social|related|recommend|promo|sponsor|advert|cookie|"
+    r"consent|gdpr|newsletter|subscri|signup|popup|modal|pagination|pager|outbrain|"
+    r"taboola|skyscraper|community|header|(?:ads?|rss)(?![a-z]))"
+)
+_UNLIKELY_EXCEPT = re.compile(r"(?<![a-z0-9])(?:article|body|column|content|main)")
 _TAG_SCORE = {
     "div": 5, "pre": 3, "td": 3, "blockquote": 3, "address": -3, "ol": -3, "ul": -3,
     "dl": -3, "dd": -3, "dt": -3, "li": -3, "form": -3, "h1": -5, "h2": -5, "h3": -5,
@@ -117,34 +107,22 @@ class BoilerplateConfig:
 
 
 def hints(el: etree._Element) -> str:
-    """The lowercased class and id of an element, the text the hint words come from."""
+    """The lowercased class and id of an element, the text the hint regexes look at."""
     return f"{el.get('class') or ''} {el.get('id') or ''}".lower()
-
-
-def _has_hint(words: list[str], vocab: tuple[tuple[str, ...], frozenset[str]]) -> bool:
-    prefixes, exact = vocab
-    return any(w.startswith(prefixes) or w in exact for w in words)
-
-
-def hint_words(hint: str) -> list[str]:
-    """The words of a lowercased class/id string."""
-    return hint.translate(_HINT_SEPARATORS).split()
 
 
 def hint_weight(hint: str, weight: int = 25) -> int:
     """Readability-style class weight: -weight for chrome words, +weight for content words."""
-    words = hint_words(hint)
-    if not words:
+    if not hint.strip():
         return 0
-    return weight * (_has_hint(words, _POSITIVE) - _has_hint(words, _NEGATIVE))
+    return weight * ((_POSITIVE.search(hint) is not None) - (_NEGATIVE.search(hint) is not None))
 
 
 def is_unlikely(hint: str, role: str = "") -> bool:
     """Whether class/id/role mark an element as chrome (navigation, comments, ads …)."""
     if role and role.strip().lower() in _CHROME_ROLES:
         return True
-    words = hint_words(hint)
-    return _has_hint(words, _UNLIKELY) and not _has_hint(words, _UNLIKELY_EXCEPT)
+    return _UNLIKELY.search(hint) is not None and _UNLIKELY_EXCEPT.search(hint) is None
 
 
 def text_length(el: etree._Element) -> int:

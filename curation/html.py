@@ -20,7 +20,10 @@ from curation.image_refs import (
 )
 from schemas.records import Document, ImageNode, Node, RawPage, TextNode, make_doc_id
 
-_CELL = "\x1f"  # marks a table-cell boundary inside a row's text until normalisation
+# Markers inside a block's raw text until normalisation: a <br> (source newlines are mere
+# whitespace outside <pre>) and a table-cell boundary.
+_BREAK = "\x1e"
+_CELL = "\x1f"
 _IMAGE_TAGS = frozenset(("img", "amp-img"))
 _NOT_HTML_TYPES = ("image/", "audio/", "video/", "font/", "application/pdf", "application/zip")
 _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f]")
@@ -98,13 +101,13 @@ def _normalise_block(parts: list[str], pre: bool) -> str:
     raw = "".join(parts)
     if not raw or raw.isspace():
         return ""
-    if not pre and "\n" not in raw and _CELL not in raw:
-        return " ".join(raw.split())
     if pre:
-        lines = [line.rstrip() for line in raw.split("\n")]
-        return "\n".join(lines).strip("\n")
+        lines = [line.rstrip() for line in raw.replace(_BREAK, "\n").split("\n")]
+        return "\n".join(lines).strip("\n").replace(_CELL, " | ")
+    if _BREAK not in raw and _CELL not in raw:
+        return " ".join(raw.split())
     lines = []
-    for line in raw.split("\n"):
+    for line in raw.split(_BREAK):
         cells = [" ".join(c.split()) for c in line.split(_CELL)]
         text = " | ".join(c for c in cells if c)
         if text:
@@ -125,7 +128,7 @@ class _Walker:
 
     def flush(self) -> None:
         text = _normalise_block(self.parts, self.pre_depth > 0)
-        self.parts = []
+        self.parts.clear()  # cleared in place: walk() holds a reference to the list
         if text:
             self.nodes.append(TextNode(text))
 
@@ -149,28 +152,35 @@ class _Walker:
         self.nodes.append(ImageNode(src=url, alt=alt, width=width, height=height))
 
     def walk(self, root: etree._Element) -> None:
+        parts, flush = self.parts, self.flush  # hot loop: ~1000 events per page
         for event, el in etree.iterwalk(root, events=("start", "end")):
             tag = el.tag
             if not isinstance(tag, str):
                 continue
             if event == "start":
                 if tag in BLOCK_TAGS:
-                    self.flush()
-                    self.pre_depth += tag == "pre"
+                    if parts:
+                        flush()
+                    if tag == "pre":
+                        self.pre_depth += 1
                 elif tag == "br":
-                    self.parts.append("\n")
-                elif tag in ("td", "th"):
-                    self.parts.append(_CELL)
+                    parts.append(_BREAK)
+                elif tag == "td" or tag == "th":
+                    parts.append(_CELL)
                 elif tag in _IMAGE_TAGS:
                     self.image(el)
-                if el.text:
-                    self.parts.append(el.text)
+                text = el.text
+                if text:
+                    parts.append(text)
             else:
                 if tag in BLOCK_TAGS:
-                    self.flush()
-                    self.pre_depth -= tag == "pre"
-                if el.tail and el is not root:
-                    self.parts.append(el.tail)
+                    if parts:
+                        flush()
+                    if tag == "pre":
+                        self.pre_depth -= 1
+                tail = el.tail
+                if tail and el is not root:
+                    parts.append(tail)
         self.flush()
 
 

@@ -65,6 +65,8 @@ def _header_end(block: bytes) -> tuple[int, int]:
 
 def decode_body(body: bytes, headers: dict[str, str], max_bytes: int) -> bytes:
     """Remove chunked transfer-encoding and gzip/deflate/br content-encoding where possible."""
+    if not body.strip():
+        return body  # nothing to decode: the caller rejects it as empty
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = dechunk(body)
     codings = [c.strip().lower() for c in headers.get("content-encoding", "").split(",")]

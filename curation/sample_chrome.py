@@ -107,7 +107,8 @@ class PageWriter:
         return urljoin(self.base, path)
 
 
-def head(page: PageWriter, extra: str = "") -> str:
+def head(page: PageWriter) -> str:
+    """Doctype, charset declaration, title, <base>, an analytics script and a style block."""
     v = page.view
     base = f'<base href="{html.escape(v.base_href)}">\n' if v.base_href else ""
     return (
@@ -117,19 +118,21 @@ def head(page: PageWriter, extra: str = "") -> str:
         '<link rel="icon" href="/favicon.ico">\n<link rel="stylesheet" href="/static/site.css">\n'
         "<script>window.dataLayer = window.dataLayer || [];"
         " dataLayer.push({'event': 'pageview'});</script>\n"
-        f"<style>.lazyload{{opacity:0}} .ad-slot{{margin:2em 0}}</style>\n{extra}</head>\n"
+        "<style>.lazyload{opacity:0} .ad-slot{margin:2em 0}</style>\n</head>\n"
     )
 
 
-def nav(page: PageWriter, cls: str = "main-nav") -> str:
+def nav(page: PageWriter) -> str:
+    """The site's section links."""
     items = "".join(
         f'<li><a href="/{label.lower().replace(" ", "-")}/">{html.escape(label)}</a></li>'
         for label in page.view.site.nav
     )
-    return f'<nav class="{cls}"><ul>{items}</ul></nav>\n'
+    return f'<nav class="main-nav"><ul>{items}</ul></nav>\n'
 
 
 def header(page: PageWriter) -> str:
+    """Logo (an SVG decoy) and navigation."""
     site = page.view.site
     logo = page.decoy(page.site_url("/static/logo.svg"))
     return (
@@ -140,6 +143,7 @@ def header(page: PageWriter) -> str:
 
 
 def footer(page: PageWriter) -> str:
+    """Footer links and the site's footer line (a boilerplate snippet)."""
     text = page.view.footer or page.view.site.footer
     return (
         '<footer class="site-footer">\n<nav class="footer-links"><a href="/about/">About</a> '
@@ -149,22 +153,26 @@ def footer(page: PageWriter) -> str:
 
 
 def pixel(page: PageWriter, noscript: bool = False) -> str:
+    """A 1x1 tracking pixel on the tracker host, optionally inside <noscript>."""
     slug = urlsplit(page.view.url).path.strip("/").replace("/", "-") or "home"
     src = page.decoy(f"{TRACKER}?site={page.view.site.key}&page={slug}", form="abs")
     img = f'<img src="{src}" width="1" height="1" alt="" style="display:none">'
     return f"<noscript>{img}</noscript>\n" if noscript else img + "\n"
 
 
-def ad(page: PageWriter, creative: str, width: int, height: int, cls: str = "ad-slot") -> str:
+def ad(page: PageWriter, creative: str, width: int, height: int) -> str:
+    """An ad slot: a linked creative on the ad host (stored in the WARC, so only the
+    extractor can keep it out)."""
     src = page.decoy(f"{ADS}/creative/{creative}", form="abs")
     return (
-        f'<div class="{cls} advertisement"><span class="ad-label">Advertisement</span>'
+        f'<div class="ad-slot advertisement"><span class="ad-label">Advertisement</span>'
         f'<a href="{ADS}/click?c={creative}" rel="sponsored">'
         f'<img src="{src}" width="{width}" height="{height}" alt=""></a></div>\n'
     )
 
 
 def share(page: PageWriter) -> str:
+    """Share buttons: 24 px SVG icons."""
     icons = "".join(
         f'<a href="https://social.example/share?u={html.escape(page.view.url)}&amp;via={name}">'
         f'<img src="{page.decoy(page.site_url(f"/static/icons/share-{name}.svg"))}"'
@@ -174,7 +182,8 @@ def share(page: PageWriter) -> str:
     return f'<div class="share-bar">{icons}</div>\n'
 
 
-def comments(page: PageWriter, heading: str, tag: str = "section") -> str:
+def comments(page: PageWriter, heading: str) -> str:
+    """Reader comments with avatars and a reply form; the first comment is a snippet."""
     items = []
     for i, (author, text) in enumerate(page.view.comments):
         avatar = page.decoy(page.site_url(f"/avatars/{author.lower()}.png"))
@@ -185,27 +194,25 @@ def comments(page: PageWriter, heading: str, tag: str = "section") -> str:
             f'</div><p>{body}</p><a class="reply" href="#reply">Reply</a></li>'
         )
     return (
-        f'<{tag} id="comments" class="comments">\n<h2>{html.escape(heading)}</h2>\n'
+        f'<section id="comments" class="comments">\n<h2>{html.escape(heading)}</h2>\n'
         f'<ol class="comment-list">{"".join(items)}</ol>\n'
         '<form class="comment-form" action="/comment" method="post">'
         '<textarea name="body" placeholder="Join the discussion"></textarea>'
-        f"<button>Post comment</button></form>\n</{tag}>\n"
+        "<button>Post comment</button></form>\n</section>\n"
     )
 
 
-def interleave(page: PageWriter, tag: str = "p", first_gap: int = 1) -> list[str]:
-    """Paragraph blocks with the figures placed in between, in the figures' order."""
+def interleave(page: PageWriter) -> list[str]:
+    """<p> blocks with the figures in between (never before the first), in figure order."""
     paragraphs, figures = page.view.paragraphs, page.view.figures
-    gaps = sorted(
-        page.rng.randint(min(first_gap, len(paragraphs)), len(paragraphs)) for _ in figures
-    )
+    gaps = sorted(page.rng.randint(min(1, len(paragraphs)), len(paragraphs)) for _ in figures)
     blocks: list[str] = []
     queue = list(zip(gaps, figures, strict=True))
     for i in range(len(paragraphs) + 1):
         while queue and queue[0][0] == i:
             blocks.append(queue.pop(0)[1])
         if i < len(paragraphs):
-            blocks.append(f"<{tag}>{html.escape(paragraphs[i])}</{tag}>")
+            blocks.append(f"<p>{html.escape(paragraphs[i])}</p>")
     return blocks
 
 
@@ -298,6 +305,9 @@ UI: dict[str, dict[str, str | tuple[str, ...]]] = {
         "coordinates": "Coordinates",
         "contents": "Contents",
         "site_sub": "From Atlas Wiki, the free atlas of imaginary places",
+        "visitors": "Visitors per year",
+        "year": "Year",
+        "count": "Visitors",
         "sections": ("History", "Geography", "Wildlife", "Access"),
     },
     "fr": {
@@ -313,6 +323,9 @@ UI: dict[str, dict[str, str | tuple[str, ...]]] = {
         "coordinates": "Coordonnées",
         "contents": "Sommaire",
         "site_sub": "Un article d’Atlas Wiki, l’atlas libre des lieux imaginaires",
+        "visitors": "Visiteurs par an",
+        "year": "Année",
+        "count": "Visiteurs",
         "sections": ("Histoire", "Géographie", "Faune et flore", "Accès"),
     },
     "de": {
@@ -328,6 +341,9 @@ UI: dict[str, dict[str, str | tuple[str, ...]]] = {
         "coordinates": "Koordinaten",
         "contents": "Inhaltsverzeichnis",
         "site_sub": "Aus Atlas Wiki, dem freien Atlas erfundener Orte",
+        "visitors": "Besucher pro Jahr",
+        "year": "Jahr",
+        "count": "Besucher",
         "sections": ("Geschichte", "Geographie", "Natur", "Zugang"),
     },
     "es": {
@@ -343,6 +359,9 @@ UI: dict[str, dict[str, str | tuple[str, ...]]] = {
         "coordinates": "Coordenadas",
         "contents": "Índice",
         "site_sub": "De Atlas Wiki, el atlas libre de lugares imaginarios",
+        "visitors": "Visitantes por año",
+        "year": "Año",
+        "count": "Visitantes",
         "sections": ("Historia", "Geografía", "Fauna", "Acceso"),
     },
     "ja": {"comments": "コメント"},

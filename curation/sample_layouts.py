@@ -261,6 +261,17 @@ def wiki(view: PageView) -> Rendered:
             f'<h2>{title} <span class="editsection">[<a href="?action=edit">edit</a>]</span>'
             f'<img src="{edit}" width="16" height="16" alt=""></h2>\n' + blocks[i]
         )
+    # A small data table after the second section, as articles on places often have.
+    rows = "".join(
+        f"<tr><td>{year}</td><td>{page.rng.randrange(2000, 40000, 10)}</td></tr>"
+        for year in (2020, 2021, 2022, 2023)
+    )
+    blocks.insert(
+        min(6, len(blocks)),
+        f'<table class="wikitable"><caption>{html.escape(ui["visitors"])}</caption>'
+        f"<tr><th>{html.escape(ui['year'])}</th><th>{html.escape(ui['count'])}</th></tr>"
+        f"{rows}</table>",
+    )
     gallery_html = (
         f'<h2>{html.escape(ui["gallery"])}</h2>\n<ul class="gallery">'
         + "".join(f'<li class="gallerybox">{f}</li>' for f in gallery)

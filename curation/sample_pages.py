@@ -393,29 +393,3 @@ ROWS: tuple[Row, ...] = (
 
 # After this many pages the damaged record goes in, so good records follow it.
 CORRUPT_AFTER = 12
-
-# Alt texts of content images, by topic (non-English pages leave alt empty).
-ALTS = {
-    "news": ("The old quay at low tide", "Cranes on the harbour wall", "Boats in the inner basin"),
-    "travel": ("The view from the train window", "A path along the ridge", "The harbour at dusk"),
-    "recipe": ("The finished dish", "Ingredients on the table", "A slice on a plate"),
-    "forum": ("Photo of the workbench", "Close-up of the part", "The bike on the stand"),
-    "lantern": ("The lantern on a camp table", "The lantern with its handle folded"),
-    "kettle": ("The kettle on a stove", "The kettle by a campfire"),
-    "wiki": ("View from the shore", "An old postcard of the site", "The path in winter"),
-}
-
-COOKIE_WALL = (
-    "We use cookies and similar technologies to run this site, to measure our audience and to"
-    " show you personalised advertising.",
-    "By clicking Accept all cookies you agree to the storage of cookies on your device;"
-    " you can change your choice at any time in our cookie policy.",
-    "Please enable JavaScript in your browser to continue reading: this site requires"
-    " JavaScript to display articles.",
-    "Accept all cookies. Reject non-essential cookies. Manage cookie settings.",
-    "Read our privacy policy and terms of use to learn how we use cookies and your data.",
-)
-NOT_FOUND = (
-    "Sorry, the page you were looking for could not be found.",
-    "It may have been moved or deleted. Try the search box or go back to the front page.",
-)

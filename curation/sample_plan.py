@@ -26,19 +26,19 @@ from curation.sample_manifest import (
     PageExpectation,
 )
 from curation.sample_pages import (
-    ALTS,
-    COOKIE_WALL,
     DEFAULT_FORMS,
     IMAGE_DIRS,
     MISSING_ORIGIN,
-    NOT_FOUND,
     ROWS,
     TOPICS,
     Img,
     Row,
 )
 from curation.sample_text import (
+    ALTS,
     COMMENTS,
+    COOKIE_WALL,
+    NOT_FOUND,
     compose_paragraphs,
     count_words,
     lorem_paragraphs,

@@ -363,6 +363,7 @@ def _classify(record: _Record, key: str, max_bytes: int) -> RawPage | WarcImage 
     image_type = sniff_image_type(body)
     mime = content_type.split(";")[0].strip().lower()
     if image_type or mime.startswith("image/"):
+        # A mislabelled or untyped image gets the type its magic bytes say.
         declared = content_type if mime.startswith("image/") else image_type or ""
         return WarcImage(record.url, body, declared, source=key)
     if mime in _HTML_TYPES or (mime in _UNTYPED and is_html_body(body)):

@@ -277,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
         format="%(asctime)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
+        force=True,
     )
     # Beam is chatty at INFO; keep our own progress lines readable.
     logging.getLogger("apache_beam").setLevel(logging.WARNING)

@@ -22,7 +22,7 @@ from curation.fetch import FetchConfig
 from curation.html import ExtractConfig, ExtractionError, page_to_document
 from curation.images import ImageConfig
 from curation.language import LanguageConfig, load_language_model
-from curation.local_html import read_html_file
+from curation.local_html import HtmlFileError, read_html_file
 from curation.obelics import iter_obelics_file
 from curation.text_filters import TextFilterConfig, apply_text_filters
 from curation.tokenizer import TokenizerError, load_tokenizer, tokenizer_info, tokenizer_name
@@ -119,8 +119,10 @@ class _ReadFileFn(beam.DoFn):
                 yield read_html_file(path, self._base_url)
             else:
                 yield from iter_obelics_file(path)
+        except HtmlFileError as e:
+            yield Rejection("read", e.reason, path, str(e))
         except (OSError, ValueError) as e:
-            # The file as a whole is unreadable (missing, corrupt gzip, not Parquet).
+            # The file as a whole is unreadable (missing, not Parquet, lacking columns).
             yield Rejection("read", "unreadable_file", path, f"{type(e).__name__}: {e}")
 
 

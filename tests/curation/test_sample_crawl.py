@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import zlib
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from warcio.archiveiterator import ArchiveIterator
 
 from curation.sample_crawl import make_sample_crawl, mirror_path, sample_texts
 from curation.sample_manifest import (
@@ -26,70 +23,9 @@ from curation.sample_manifest import (
     load_sample_manifest,
 )
 from curation.sample_plan import plan_crawl
-from tests.fixtures.sample_crawl import sample_crawl  # noqa: F401 (the fixture)
+from tests.fixtures.sample_crawl import responses, sample_crawl, warc
 
-
-@dataclass(frozen=True)
-class Rec:
-    offset: int
-    rtype: str
-    url: str
-    headers: dict[str, str]
-    status: int  # HTTP status, 0 when the record has no HTTP headers
-    content_type: str  # HTTP Content-Type
-    payload: bytes
-
-
-def _member_end(data: bytes, pos: int) -> int:
-    """Where the gzip member starting at `pos` ends; zlib.error if it is damaged."""
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    i = pos
-    while not inflater.eof:
-        if i >= len(data):
-            raise zlib.error("file ends inside a member")
-        chunk = data[i : i + 65536]
-        inflater.decompress(chunk)
-        i += len(chunk)
-    return i - len(inflater.unused_data)
-
-
-def _read_members(data: bytes) -> tuple[list[Rec], list[int]]:
-    """Every record of every readable member, and the offsets of damaged members."""
-    records, damaged, pos = [], [], 0
-    while pos < len(data):
-        try:
-            end = _member_end(data, pos)
-        except zlib.error:
-            damaged.append(pos)
-            nxt = data.find(b"\x1f\x8b\x08", pos + 1)
-            pos = len(data) if nxt < 0 else nxt
-            continue
-        for r in ArchiveIterator(io.BytesIO(data[pos:end])):
-            http = r.http_headers
-            status = int(http.get_statuscode()) if http and r.rec_type == "response" else 0
-            records.append(
-                Rec(
-                    pos,
-                    r.rec_type,
-                    r.rec_headers.get_header("WARC-Target-URI") or "",
-                    dict(r.rec_headers.headers),
-                    status,
-                    (http.get_header("Content-Type") or "") if http else "",
-                    r.content_stream().read(),
-                )
-            )
-        pos = end
-    return records, damaged
-
-
-@pytest.fixture(scope="module")
-def warc(sample_crawl: SampleManifest) -> tuple[list[Rec], list[int]]:  # noqa: F811
-    return _read_members(sample_crawl.warc_path.read_bytes())
-
-
-@pytest.fixture(scope="module")
-def responses(warc: tuple[list[Rec], list[int]]) -> dict[str, Rec]:
-    return {r.url: r for r in warc[0] if r.rtype == "response"}
+__all__ = ["responses", "sample_crawl", "warc"]  # the fixtures
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -98,7 +34,7 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_same_seed_gives_identical_bytes(sample_crawl: SampleManifest, tmp_path: Path) -> None:  # noqa: F811
+def test_same_seed_gives_identical_bytes(sample_crawl: SampleManifest, tmp_path: Path) -> None:
     again = make_sample_crawl(tmp_path / "again", seed=0)
     assert _files(Path(sample_crawl.root)) == _files(tmp_path / "again")
     assert again == sample_crawl
@@ -107,16 +43,16 @@ def test_same_seed_gives_identical_bytes(sample_crawl: SampleManifest, tmp_path:
     assert [p.expectation.url for p in plan_crawl(1).pages] == [p.url for p in sample_crawl.pages]
 
 
-def test_manifest_json_round_trips(sample_crawl: SampleManifest) -> None:  # noqa: F811
+def test_manifest_json_round_trips(sample_crawl: SampleManifest) -> None:
     assert load_sample_manifest(sample_crawl.root) == sample_crawl
 
 
-def test_output_is_small(sample_crawl: SampleManifest) -> None:  # noqa: F811
+def test_output_is_small(sample_crawl: SampleManifest) -> None:
     total = sum(len(b) for b in _files(Path(sample_crawl.root)).values())
     assert 1_000_000 < total < 8_000_000
 
 
-def test_warc_reads_back_with_warcio(sample_crawl: SampleManifest, warc) -> None:  # noqa: F811
+def test_warc_reads_back_with_warcio(sample_crawl: SampleManifest, warc) -> None:
     records, _ = warc
     assert dict(Counter(r.rtype for r in records)) == sample_crawl.record_counts
     assert records[0].rtype == "warcinfo"
@@ -136,7 +72,7 @@ def test_every_response_follows_its_request(warc) -> None:
             assert before.headers["WARC-Concurrent-To"] == after.headers["WARC-Record-ID"]
 
 
-def test_metadata_and_revisit_point_at_the_first_page(sample_crawl, warc, responses) -> None:  # noqa: F811
+def test_metadata_and_revisit_point_at_the_first_page(sample_crawl, warc, responses) -> None:
     records, _ = warc
     first = responses[sample_crawl.pages[0].url]
     (meta,) = [r for r in records if r.rtype == "metadata"]
@@ -151,7 +87,7 @@ def test_metadata_and_revisit_point_at_the_first_page(sample_crawl, warc, respon
     assert others["revisit"].expect == SKIPPED_REVISIT
 
 
-def test_the_damaged_member_fails_and_good_records_follow(sample_crawl, warc) -> None:  # noqa: F811
+def test_the_damaged_member_fails_and_good_records_follow(sample_crawl, warc) -> None:
     records, damaged = warc
     (corrupt,) = [o for o in sample_crawl.other_records if o.kind == "corrupt"]
     assert damaged == [corrupt.offset]
@@ -164,14 +100,14 @@ def test_the_damaged_member_fails_and_good_records_follow(sample_crawl, warc) ->
     assert corrupt.url not in {r.url for r in records if r.rtype == "response"}
 
 
-def test_pages_are_response_records_at_their_offsets(sample_crawl, responses) -> None:  # noqa: F811
+def test_pages_are_response_records_at_their_offsets(sample_crawl, responses) -> None:
     for page in sample_crawl.pages:
         rec = responses[page.url]
         assert rec.offset == page.warc_offset
         assert rec.status == (404 if page.expect == HTTP_STATUS else 200)
 
 
-def test_the_crawl_covers_sites_layouts_and_languages(sample_crawl) -> None:  # noqa: F811
+def test_the_crawl_covers_sites_layouts_and_languages(sample_crawl) -> None:
     html = [p for p in sample_crawl.pages if p.language]
     assert 34 <= len(html) <= 45
     assert len({p.site for p in html}) >= 6
@@ -182,14 +118,14 @@ def test_the_crawl_covers_sites_layouts_and_languages(sample_crawl) -> None:  # 
     assert all(urlsplit(p.url).hostname.endswith(".example") for p in sample_crawl.pages)
 
 
-def test_every_expected_outcome_is_present(sample_crawl) -> None:  # noqa: F811
+def test_every_expected_outcome_is_present(sample_crawl) -> None:
     expects = Counter(p.expect for p in sample_crawl.pages)
     assert expects[KEPT] >= 30
     assert expects[NOT_HTML] == 2
     assert expects[HTTP_STATUS] == expects[BOILERPLATE] == expects[LOREM_IPSUM] == 1
 
 
-def test_content_pages_have_the_promised_prose_and_images(sample_crawl) -> None:  # noqa: F811
+def test_content_pages_have_the_promised_prose_and_images(sample_crawl) -> None:
     kept = [p for p in sample_crawl.pages if p.expect == KEPT]
     assert all(150 <= p.word_count <= 900 for p in kept)
     assert any(p.word_count > 600 for p in kept)  # tiling gives several 256-token chunks
@@ -201,7 +137,7 @@ def test_content_pages_have_the_promised_prose_and_images(sample_crawl) -> None:
         assert p.boilerplate_snippets
 
 
-def test_image_cases_are_present(sample_crawl) -> None:  # noqa: F811
+def test_image_cases_are_present(sample_crawl) -> None:
     images = [c for p in sample_crawl.pages for c in p.content_images]
     assert {"ok", "corrupt", "too_small", "aspect", "bomb"} == {c.status for c in images}
     where = Counter(c.where for c in images)
@@ -210,7 +146,7 @@ def test_image_cases_are_present(sample_crawl) -> None:  # noqa: F811
     assert {"plain", "srcset", "xsrcset", "lazy", "lazy_srcset", "lazy_attr", "picture"} <= markups
 
 
-def test_every_image_url_is_absolute(sample_crawl) -> None:  # noqa: F811
+def test_every_image_url_is_absolute(sample_crawl) -> None:
     for page in sample_crawl.pages:
         urls = [c.url for c in page.content_images] + list(page.decoy_images)
         urls += [a for c in page.content_images for a in c.alternates]
@@ -220,7 +156,7 @@ def test_every_image_url_is_absolute(sample_crawl) -> None:  # noqa: F811
         assert not set(page.decoy_images) & {c.url for c in page.content_images}
 
 
-def test_images_live_where_the_manifest_says(sample_crawl, responses) -> None:  # noqa: F811
+def test_images_live_where_the_manifest_says(sample_crawl, responses) -> None:
     mirror = sample_crawl.mirror_dir
     for image in {c.url: c for p in sample_crawl.pages for c in p.content_images}.values():
         in_mirror = mirror_path(mirror, image.url).is_file()
@@ -232,7 +168,7 @@ def test_images_live_where_the_manifest_says(sample_crawl, responses) -> None:  
     assert {"image/jpeg", "image/png", "image/webp"} <= served
 
 
-def test_decoys_include_pixels_ads_icons_and_logos(sample_crawl, responses) -> None:  # noqa: F811
+def test_decoys_include_pixels_ads_icons_and_logos(sample_crawl, responses) -> None:
     decoys = {d for p in sample_crawl.pages for d in p.decoy_images}
     assert any(urlsplit(d).hostname == "track.pixel.example" for d in decoys)
     assert any(urlsplit(d).hostname == "ads.adnet.example" for d in decoys)

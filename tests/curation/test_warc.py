@@ -162,8 +162,10 @@ def test_non_2xx_status_is_rejected_with_the_code(status: int) -> None:
 
 
 @pytest.mark.parametrize("body", [b"", b"  \r\n\t "])
-def test_empty_payload(body: bytes) -> None:
-    assert rejection_of(Rec("response", "http://example.com/e", body)).reason == "empty_payload"
+@pytest.mark.parametrize("headers", [(), (("Content-Encoding", "gzip"),)])
+def test_empty_payload(body: bytes, headers: tuple) -> None:
+    rec = Rec("response", "http://example.com/e", body, http_headers=headers)
+    assert rejection_of(rec).reason == "empty_payload"
 
 
 def test_payload_too_large_skips_only_payload_records() -> None:
