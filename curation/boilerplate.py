@@ -1,14 +1,15 @@
-"""Main-content detection on an lxml HTML tree: strip page chrome, score, prune boilerplate.
+"""Boilerplate on an lxml HTML tree: strip page chrome, prune link lists and stock lines.
 
-The scoring follows the idea of Arc90 Readability (as in Mozilla's Readability.js):
-paragraphs vote for their ancestors, links and class/id hints weigh the votes, the best
-ancestor and its good siblings are the article, and containers inside it that look like
-link lists, forms or image strips are pruned. Everything runs on lxml (C-level XPath)
-because bs4 tree building alone costs more than the whole extraction budget.
+Chrome is what never is the article (scripts, nav/header/footer/aside, hidden elements,
+regions whose class/id/role say comments, ads, share bars …); inside the chosen article
+(main_content.py), containers that look like link lists, forms or image strips are pruned
+as Mozilla's Readability.js does. Everything works on lxml directly: bs4 tree building
+alone costs more than the whole extraction budget (see bench/extract.py).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -22,24 +23,28 @@ REMOVED_TAGS = (
     "footer", "aside", "object", "embed", "applet", "canvas", "audio", "video", "map",
     "dialog", "link", "meta",
 )  # fmt: skip
+# Elements that start a new text block (a line break in rendered text).
 BLOCK_TAGS = frozenset(
-    "address article blockquote body center dd details dir div dl dt fieldset figcaption "
-    "figure form h1 h2 h3 h4 h5 h6 hgroup hr html li main menu ol p pre section summary "
-    "table tbody thead tfoot tr caption legend ul".split()
-)
+    {"address", "article", "blockquote", "body", "center", "dd", "details", "dir", "div", "dl",
+     "dt", "fieldset", "figcaption", "figure", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+     "hgroup", "hr", "html", "li", "main", "menu", "ol", "p", "pre", "section", "summary",
+     "table", "tbody", "thead", "tfoot", "tr", "caption", "legend", "ul"}
+)  # fmt: skip
 # Roles of whole regions that are never the article (WAI-ARIA landmark/widget roles).
 _CHROME_ROLES = frozenset(
-    "navigation menu menubar complementary contentinfo banner alert alertdialog dialog".split()
-)
-_PARAGRAPH_TAGS = frozenset("p pre td section h2 h3 h4 h5 h6".split())
-_LOOSE_HOLDERS = frozenset("div section article main td".split())
-_VOTING_TAGS = tuple(_PARAGRAPH_TAGS | _LOOSE_HOLDERS)
-# A container with one of these children is not itself a paragraph (Readability's DIV_TO_P).
-_PARAGRAPH_BREAKERS = frozenset(
-    "p div table ul ol dl pre blockquote img picture figure section".split()
-)
+    {"navigation", "menu", "menubar", "complementary", "contentinfo", "banner", "alert",
+     "alertdialog", "dialog"}
+)  # fmt: skip
+# Elements that can be a page region worth removing by its class/id. Inline markup (span,
+# a, img, b …) is left alone: it is half of all classed elements and holds little text;
+# html/body/article/main are never chrome.
+_REGION_TAGS = frozenset(
+    {"div", "section", "ul", "ol", "li", "table", "tr", "td", "p", "dl", "figure", "form",
+     "center"}
+)  # fmt: skip
+# Search boxes and sign-up forms hold a few words; only a form past this can wrap a page.
+_FORM_MIN_CHARS = 500
 _TEXT_LEN = etree.XPath("string-length(normalize-space(.))")
-_ARTICLE_BODY = etree.XPath("//*[contains(concat(' ', @itemprop, ' '), ' articleBody ')]")
 _STRING = etree.XPath("string(.)", smart_strings=False)
 _LINK_TEXT = etree.XPath(".//a//text()", smart_strings=False)
 _LINK_HASH_TEXT = etree.XPath(".//a[starts-with(@href, '#')]//text()", smart_strings=False)
@@ -72,17 +77,24 @@ _UNLIKELY = re.compile(
     r"taboola|skyscraper|community|header|(?:ads?|rss)(?![a-z]))"
 )
 _UNLIKELY_EXCEPT = re.compile(r"(?<![a-z0-9])(?:article|body|column|content|main)")
-_TAG_SCORE = {
-    "div": 5, "pre": 3, "td": 3, "blockquote": 3, "address": -3, "ol": -3, "ul": -3,
-    "dl": -3, "dd": -3, "dt": -3, "li": -3, "form": -3, "h1": -5, "h2": -5, "h3": -5,
-    "h4": -5, "h5": -5, "h6": -5, "th": -5,
-}  # fmt: skip
-_CLEANED_TAGS = frozenset("form fieldset table ul ol dl div section".split())
+# Stock lines of page furniture that survive inside article containers.
+_BOILERPLATE_LINE = re.compile(
+    r"advertisements?|advertising|sponsored( content)?|ads?|share( this( article| story"
+    r"| post| page)?)?( on \w+)?|tweet|email|print|read more|continue reading|"
+    r"click here.*|skip to (main )?content|subscribe( now| today)?|sign up.*newsletter.*|"
+    r"follow us( on \w+)?|related( articles| stories| posts| content)?|recommended( for you)?|"
+    r"you (may|might) also like|more from .{0,40}|\d* ?comments?( \(\d+\))?|"
+    r"leave a (comment|reply)|back to top|loading\W*|all rights reserved|"
+    r"(©|\(c\)|copyright) .{0,80}"
+)
+# Containers Readability.js cleans conditionally (plus <ol>, <dl>, <section>).
+_CLEANED_TAGS = frozenset({"form", "fieldset", "table", "ul", "ol", "dl", "div", "section"})
 
 
 @dataclass(frozen=True)
 class BoilerplateConfig:
-    """Thresholds of main-content detection; defaults from Readability.js unless noted."""
+    """Thresholds of main-content detection and boilerplate pruning; defaults from
+    Mozilla's Readability.js unless noted."""
 
     min_paragraph_chars: int = 25  # Readability.js: shorter paragraphs cast no vote
     chars_per_point: int = 100  # Readability.js: +1 point per 100 chars of a paragraph …
@@ -101,6 +113,9 @@ class BoilerplateConfig:
     min_commas_to_keep: int = 10  # Readability.js: a container with 10 commas is prose
     min_container_chars: int = 25  # Readability.js: shorter link/image blocks are removed
     min_text_chars: int = 500  # Readability.js DEFAULT_CHAR_THRESHOLD: retry below this
+    # Only blocks up to a line long are matched against stock furniture phrases; a longer
+    # block that starts "Copyright …" is prose about copyright.
+    max_boilerplate_line_chars: int = 100
     # An articleBody/<article> marker is trusted (no scoring) from Readability's 500 chars
     # of text; below that it is more often a teaser card than the article.
     semantic_min_chars: int = 500
@@ -143,8 +158,13 @@ def link_density(el: etree._Element, total: int | None = None) -> float:
 
 
 def _joined_length(texts: list[str]) -> int:
-    """Length of text pieces joined and whitespace-normalised (as string-length(normalize-space()))."""
+    """Length of text pieces joined, whitespace-normalised (like XPath normalize-space)."""
     return len(" ".join("".join(texts).split()))
+
+
+def element_text(el: etree._Element) -> str:
+    """The whitespace-normalised text under el."""
+    return " ".join(_STRING(el).split())
 
 
 def drop(el: etree._Element) -> None:
@@ -169,215 +189,74 @@ def is_hidden(el: etree._Element) -> bool:
     return bool(style and _STYLE_HIDDEN.search(style))
 
 
+@functools.lru_cache(maxsize=8192)
+def _unlikely_cached(cls: str | None, ident: str | None, role: str | None) -> bool:
+    # Pages repeat the same few hundred class strings; the regexes are the cost.
+    return is_unlikely(f"{cls or ''} {ident or ''}".lower(), role or "")
+
+
 def _is_unlikely_region(el: etree._Element) -> bool:
     """is_unlikely() on an element, sparing the article markers and table/code internals."""
-    cls, ident, role = el.get("class"), el.get("id"), el.get("role")
-    if not (cls or ident or role) or el.tag in ("html", "body", "article", "main", "a"):
+    if el.tag not in _REGION_TAGS:
         return False
-    if not is_unlikely(f"{cls or ''} {ident or ''}".lower(), role or ""):
-        return False
-    if "articleBody" in (el.get("itemprop") or ""):
+    if not _unlikely_cached(el.get("class"), el.get("id"), el.get("role")):
         return False
     # Inside tables and code, class names describe layout and syntax, not page regions.
     return not any(True for _ in el.iterancestors("table", "code"))
 
 
-def strip_chrome(root: etree._Element, unlikely: bool = True) -> None:
+def _is_attached(el: etree._Element, root: etree._Element) -> bool:
+    """Whether el is still in root's tree (not inside a dropped subtree)."""
+    top = el
+    for ancestor in el.iterancestors():
+        top = ancestor
+    return top is root
+
+
+def strip_chrome(root: etree._Element, unlikely: bool = True) -> list[etree._Element]:
     """Remove tags that never hold article text, hidden elements and small forms, and with
-    `unlikely` also regions whose class/id/role say navigation, comments, ads, share bars …"""
+    `unlikely` also regions whose class/id/role say navigation, comments, ads, share bars …
+
+    Returns the elements marked itemprop=articleBody that are left, found on the way.
+    """
     etree.strip_elements(root, *REMOVED_TAGS, with_tail=False)
-    # One Python pass over elements with attributes serves both removals (3x faster than
-    # an XPath attribute query); drop after iterating, as lxml forbids mutating mid-iter.
-    doomed = [
-        el
-        for el in root.iter()
-        if el.attrib and (is_hidden(el) or (unlikely and _is_unlikely_region(el)))
-    ]
+    # One Python pass over elements with attributes serves every check (~3x faster than
+    # XPath attribute queries); drop after iterating, as lxml forbids mutating mid-iter.
+    doomed, bodies = [], []
+    for el in root.iter():
+        keys = el.keys()
+        if not keys:
+            continue
+        if ("style" in keys or "hidden" in keys or "aria-hidden" in keys) and is_hidden(el):
+            doomed.append(el)
+        elif "itemprop" in keys and "articleBody" in el.get("itemprop", "").split():
+            bodies.append(el)
+        elif (
+            unlikely
+            and ("class" in keys or "id" in keys or "role" in keys)
+            and _is_unlikely_region(el)
+        ):
+            doomed.append(el)
     for el in doomed:
         drop(el)
-    forms = list(root.iter("form"))
-    if forms:
-        # Some sites (ASP.NET) wrap the whole page in one <form>: keep a form holding most text.
-        body_len = text_length(root)
-        for form in forms:
-            if text_length(form) < 0.5 * body_len:
-                drop(form)
+    # Some sites (ASP.NET) wrap the whole page in one <form>: keep a form holding most text.
+    body_len = None
+    for form in list(root.iter("form")):
+        form_len = text_length(form)
+        if form_len >= _FORM_MIN_CHARS:  # only a big form can be the page; measure it
+            body_len = text_length(root) if body_len is None else body_len
+            if form_len >= 0.5 * body_len:
+                continue
+        drop(form)
+    return [b for b in bodies if _is_attached(b, root)]
 
 
-def _paragraph_score(text: str, cfg: BoilerplateConfig) -> float:
-    """A paragraph's vote: 1 + its commas + 1 per 100 chars (capped at 3)."""
-    commas = text.count(",") + text.count("\uff0c") + text.count("\u3001")
-    return 1 + commas + min(len(text) // cfg.chars_per_point, cfg.max_length_points)
-
-
-class CandidateScores:
-    """Paragraph votes per ancestor, weighted by (1 - link density) when first read.
-
-    Link density costs a subtree scan, so it is computed lazily: only the few candidates
-    that can still reach the top are ever weighed (a weight never raises a score >= 0).
-    """
-
-    def __init__(self) -> None:
-        self.raw: dict[etree._Element, float] = {}
-        self._final: dict[etree._Element, float] = {}
-
-    def __contains__(self, el: etree._Element) -> bool:
-        return el in self.raw
-
-    def __getitem__(self, el: etree._Element) -> float:
-        score = self._final.get(el)
-        if score is None:
-            score = self._final[el] = self.raw[el] * (1 - link_density(el))
-        return score
-
-    def get(self, el: etree._Element, default: float = 0.0) -> float:
-        return self[el] if el in self.raw else default
-
-    def top(self, n: int, ratio: float) -> list[etree._Element]:
-        """Among the n best candidates, those scoring at least ratio x the best; best first."""
-        weighed: list[tuple[float, int, etree._Element]] = []
-        best = float("-inf")
-        order = sorted(self.raw.items(), key=lambda kv: kv[1], reverse=True)
-        for i, (el, raw) in enumerate(order):
-            if weighed and max(raw, 0.0) < ratio * max(best, 0.0):
-                break  # weighing only lowers a score: no later candidate can qualify
-            score = self[el]
-            best = max(best, score)
-            weighed.append((score, -i, el))
-        weighed.sort(key=lambda t: (t[0], t[1]), reverse=True)
-        return [el for score, _, el in weighed[:n] if el is weighed[0][2] or score >= ratio * best]
-
-
-def paragraph_votes(root: etree._Element, min_chars: int) -> list[tuple[etree._Element, str]]:
-    """(parent, text) of each paragraph: <p>, <pre>, <td>, <section>, <h2>-<h6>, a <div>
-    without block children, and prose written straight into a container between blocks."""
-    votes: list[tuple[etree._Element, str]] = []
-    # lxml's tag-filtered iter() beats an equivalent XPath union by ~3x here.
-    for el in root.iter(*_VOTING_TAGS):
-        tag = el.tag
-        has_blocks = tag in _LOOSE_HOLDERS and any(c.tag in _PARAGRAPH_BREAKERS for c in el)
-        if tag in _PARAGRAPH_TAGS or (tag == "div" and not has_blocks):
-            votes.append((el.getparent(), " ".join(_STRING(el).split())))
-        if has_blocks:  # "<div>text<p>…</p>more text</div>": the loose text votes too
-            for piece in (el.text, *(child.tail for child in el)):
-                if piece and len(piece) >= min_chars:
-                    votes.append((el, " ".join(piece.split())))
-    return votes
-
-
-def score_candidates(
-    root: etree._Element, cfg: BoilerplateConfig, weigh_hints: bool = True
-) -> CandidateScores:
-    """Let every paragraph vote for its ancestors (Readability's scoring)."""
-    scores = CandidateScores()
-    raw = scores.raw
-    for parent, text in paragraph_votes(root, cfg.min_paragraph_chars):
-        if parent is None or len(text) < cfg.min_paragraph_chars:
-            continue
-        vote = _paragraph_score(text, cfg)
-        ancestor, level = parent, 0
-        while ancestor is not None and level < cfg.ancestor_levels:
-            if not isinstance(ancestor.tag, str) or ancestor.tag == "html":
-                break
-            if ancestor not in raw:
-                raw[ancestor] = _TAG_SCORE.get(ancestor.tag, 0) + (
-                    hint_weight(hints(ancestor), cfg.hint_weight) if weigh_hints else 0
-                )
-            raw[ancestor] += vote / (1 if level == 0 else 2 if level == 1 else level * 3)
-            ancestor, level = ancestor.getparent(), level + 1
-    return scores
-
-
-def _is_ancestor(anc: etree._Element, el: etree._Element) -> bool:
-    """Whether anc is a proper ancestor of el."""
-    return any(a is anc for a in el.iterancestors())
-
-
-def _best_candidate(
-    scores: CandidateScores, body: etree._Element, cfg: BoilerplateConfig
-) -> etree._Element:
-    """The top-scoring ancestor, moved up when near-equal rivals share a parent with it."""
-    ranked = scores.top(cfg.top_candidates, cfg.shared_ancestor_ratio)
-    if not ranked or ranked[0] is body:
-        return body
-    top, rivals = ranked[0], ranked[1:]
-    if len(rivals) >= cfg.min_shared_candidates:
-        for parent in top.iterancestors():
-            if parent is body or parent.tag == "html":
-                break
-            if sum(_is_ancestor(parent, r) for r in rivals) >= cfg.min_shared_candidates:
-                top = parent
-                break
-    # Climb while the parent scores about as well: the article spans several containers.
-    last = scores.get(top, 0.0)
-    threshold = last / 3
-    for parent in top.iterancestors():
-        if parent is body or parent.tag == "html":
-            break
-        if parent not in scores:
-            continue
-        if scores[parent] < threshold:
-            break
-        if scores[parent] > last:
-            top = parent
-            break
-        last = scores[parent]
-    while (parent := top.getparent()) is not None and parent is not body and len(parent) == 1:
-        top = parent
-    return top
-
-
-def _joins_top(
-    sib: etree._Element,
-    top: etree._Element,
-    scores: CandidateScores,
-    cfg: BoilerplateConfig,
-) -> bool:
-    """Whether a sibling of the top candidate is part of the article too."""
-    top_score = scores.get(top, 0.0)
-    threshold = max(cfg.min_sibling_score, top_score * cfg.sibling_fraction)
-    bonus = 0.0
-    if top.get("class") and sib.get("class") == top.get("class"):
-        bonus = top_score * cfg.sibling_fraction
-    if sib in scores and scores[sib] + bonus >= threshold:
-        return True
-    if sib.tag != "p":
+def is_boilerplate_line(text: str, cfg: BoilerplateConfig) -> bool:
+    """Whether one extracted text block is a stock line of page furniture left inside the
+    content ("Advertisement", "Share this", "Read more", "© 2024 …")."""
+    if len(text) > cfg.max_boilerplate_line_chars:
         return False
-    length = text_length(sib)
-    density = link_density(sib, length)
-    if length > cfg.sibling_paragraph_chars:
-        return density < cfg.sibling_paragraph_link_density
-    return 0 < length and density == 0 and bool(re.search(r"\.( |$)", _STRING(sib)))
-
-
-def semantic_content(root: etree._Element, cfg: BoilerplateConfig) -> etree._Element | None:
-    """The page's own article marker (schema.org articleBody, else the largest <article>)
-    when it holds enough text to be the article rather than a teaser."""
-    for marked in (_ARTICLE_BODY(root), root.findall(".//article")):
-        if marked:
-            length, best = max(((text_length(m), -i) for i, m in enumerate(marked)))
-            if length >= cfg.semantic_min_chars:
-                return marked[-best]
-            return None
-    return None
-
-
-def find_content(
-    root: etree._Element, cfg: BoilerplateConfig, weigh_hints: bool = True
-) -> list[etree._Element]:
-    """The elements (in document order) that make up the main content of the page."""
-    body = root.find("body")
-    if body is None:
-        body = root
-    marked = semantic_content(root, cfg)
-    if marked is not None:
-        return [marked]
-    scores = score_candidates(root, cfg, weigh_hints)
-    top = _best_candidate(scores, body, cfg)
-    parent = top.getparent()
-    if top is body or parent is None:
-        return [top]
-    return [sib for sib in parent if sib is top or _joins_top(sib, top, scores, cfg)]
+    return _BOILERPLATE_LINE.fullmatch(text.lower().strip(" :.!|»›>-–")) is not None
 
 
 def is_data_table(table: etree._Element) -> bool:
@@ -406,7 +285,7 @@ def looks_like_boilerplate(el: etree._Element, weigh_hints: bool, cfg: Boilerpla
     weight = hint_weight(hints(el), cfg.hint_weight) if weigh_hints else 0
     if weight < 0:
         return True
-    text = " ".join(_STRING(el).split())
+    text = element_text(el)
     if text.count(",") >= cfg.min_commas_to_keep:
         return False
     length = len(text)
@@ -434,9 +313,10 @@ def looks_like_boilerplate(el: etree._Element, weigh_hints: bool, cfg: Boilerpla
     if not non_list_remove:
         return False
     # The tests above do not apply to lists (nor to blocks that are 90% list text).
-    if el.tag in ("ul", "ol") or (length and _joined_length(_LIST_TEXT(el)) > 0.9 * length):
-        return False
-    return True
+    is_list = el.tag in ("ul", "ol") or (
+        length > 0 and _joined_length(_LIST_TEXT(el)) > 0.9 * length
+    )
+    return not is_list
 
 
 def clean_conditionally(content: etree._Element, cfg: BoilerplateConfig, weigh_hints: bool) -> None:

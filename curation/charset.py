@@ -108,12 +108,7 @@ def _decode_declared(content: bytes, encoding: str) -> str | None:
 
 
 def detect_encoding(content: bytes) -> str | None:
-    """Guess the encoding of undeclared bytes (UTF-8 first, then charset_normalizer)."""
-    try:
-        content.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
+    """Guess the encoding of undeclared bytes with charset_normalizer (None if it cannot)."""
     best = charset_normalizer.from_bytes(content[:DETECT_BYTES]).best()
     if best is None or not best.encoding:
         return None
@@ -133,6 +128,12 @@ def decode_html(content: bytes, content_type: str = "") -> tuple[str, str]:
         text = _decode_declared(content, declared)
         if text is not None:
             return text, codecs.lookup(declared).name
+    # Undeclared: valid UTF-8 is UTF-8 (most of the web, and ASCII is a subset); only
+    # otherwise pay for statistical detection.
+    try:
+        return content.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
     detected = detect_encoding(content)
     if detected is not None:
         return content.decode(detected, errors="replace"), codecs.lookup(detected).name

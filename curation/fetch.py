@@ -13,13 +13,11 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import urljoin
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from curation.addresses import AddressPolicy, IPAddress, Target, UrlError, parse_target
+from curation.sniff import sniff_content_type
 
-# 64:ff9b::/96 is the NAT64 well-known prefix (RFC 6052): its last 32 bits are an IPv4 address.
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
 # Directives that carry a value after a colon, so "name: x" is not a user-agent scope for them.
@@ -71,135 +69,12 @@ class FetchResult:
     headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
 
 
-def sniff_content_type(data: bytes) -> str | None:
-    """The media type that the leading magic bytes say, or None when unknown."""
-    head = data[:1024]
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    # BMP's two reserved header fields are zero; checking them avoids matching text starting "BM".
-    if head[:2] == b"BM" and len(head) >= 26 and head[6:10] == b"\0\0\0\0":
-        return "image/bmp"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "image/tiff"
-    if head[4:8] == b"ftyp":
-        return _sniff_iso_bmff(head)
-    if head[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00") and len(head) >= 6 and head[4] > 0:
-        return "image/x-icon"
-    if head.startswith(b"%PDF-"):
-        return "application/pdf"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "video/webm"
-    return _sniff_markup(head)
-
-
-def _sniff_iso_bmff(head: bytes) -> str | None:
-    """AVIF / HEIC / MP4 / QuickTime from the ISO-BMFF `ftyp` box brands."""
-    box_end = min(int.from_bytes(head[:4], "big"), len(head))
-    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, box_end - 3, 4)}
-    if brands & {b"avif", b"avis"}:
-        return "image/avif"
-    if brands & {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}:
-        return "image/heic"
-    if b"qt  " in brands:
-        return "video/quicktime"
-    if brands & {b"isom", b"iso2", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"dash", b"M4V "}:
-        return "video/mp4"
-    return None
-
-
-def _sniff_markup(head: bytes) -> str | None:
-    """SVG, HTML or XML from the first tag of a text document."""
-    text = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
-    if text.startswith((b"<svg", b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in text:
-        return "image/svg+xml"
-    html_starts = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<script", b"<div")
-    if text.startswith(html_starts) or (text.startswith((b"<?xml", b"<!--")) and b"<html" in text):
-        return "text/html"
-    if text.startswith(b"<?xml"):
-        return "text/xml"
-    return None
-
-
-def is_public_address(addr: IPAddress) -> bool:
-    """True when `addr` is globally routable unicast (not private/loopback/link-local/...)."""
-    if isinstance(addr, ipaddress.IPv6Address):
-        # An IPv4 address tunnelled inside IPv6 must be judged as that IPv4 address.
-        if addr.ipv4_mapped is not None:
-            return is_public_address(addr.ipv4_mapped)
-        if addr in _NAT64:
-            return is_public_address(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
-        if addr.sixtofour is not None and not is_public_address(addr.sixtofour):
-            return False
-    flags = (addr.is_private, addr.is_loopback, addr.is_link_local, addr.is_multicast)
-    return addr.is_global and not any(flags) and not addr.is_reserved and not addr.is_unspecified
-
-
-class AddressPolicy:
-    """Which (hostname, address) pairs may be connected to: public ones plus an allow-list."""
-
-    def __init__(self, allow: tuple[str, ...] = ()):
-        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        self._hosts: set[str] = set()
-        for entry in allow:
-            try:
-                self._networks.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError:
-                self._hosts.add(entry.strip().lower().rstrip("."))
-
-    def permits(self, host: str, addr: IPAddress) -> bool:
-        """True when a connection to `addr` (resolved from `host`) is allowed."""
-        if is_public_address(addr) or host.lower().rstrip(".") in self._hosts:
-            return True
-        mapped = getattr(addr, "ipv4_mapped", None)
-        return any(a in net for net in self._networks for a in (addr, mapped) if a is not None)
-
-
-@dataclass(frozen=True)
-class _Target:
-    """One parsed request URL."""
-
-    url: str
-    scheme: str
-    host: str  # ASCII (IDNA) host, no brackets
-    port: int
-    request_target: str  # path?query, percent-encoded
-    host_header: str
-
-
-def _parse_target(url: str) -> _Target:
-    """Validate and split an absolute http(s) URL."""
+def _target(url: str) -> Target:
+    """`parse_target`, its refusal raised as the FetchError that every fetch failure is."""
     try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-        host = (parts.hostname or "").rstrip(".")
-        ascii_host = host.encode("idna").decode("ascii") if host else ""
-    except (ValueError, UnicodeError) as err:
-        raise FetchError("bad_url", f"{url!r}: {err}") from err
-    if parts.scheme.lower() not in ("http", "https"):
-        reason = "unsupported_scheme" if parts.scheme else "bad_url"
-        raise FetchError(reason, repr(url[:200]))
-    if not ascii_host or any(c in ascii_host for c in " \t\r\n/\\%@"):
-        raise FetchError("bad_url", f"no valid host in {url[:200]!r}")
-    scheme = parts.scheme.lower()
-    default_port = 443 if scheme == "https" else 80
-    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
-    query = quote(parts.query, safe="/?%:@!$&'()*+,;=-._~")
-    shown = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
-    host_header = shown if port in (None, default_port) else f"{shown}:{port}"
-    return _Target(
-        url=f"{scheme}://{host_header}{path}" + (f"?{query}" if query else ""),
-        scheme=scheme,
-        host=ascii_host,
-        port=port or default_port,
-        request_target=path + (f"?{query}" if query else ""),
-        host_header=host_header,
-    )
+        return parse_target(url)
+    except UrlError as err:
+        raise FetchError(err.reason, err.detail) from err
 
 
 def robots_opt_out(values: list[str], token: str, directives: tuple[str, ...]) -> bool:
@@ -308,13 +183,13 @@ class HttpFetcher:
     def fetch(self, url: str, expect: str | None = None) -> FetchResult:
         """GET `url`, following checked redirects; `expect="image"` refuses non-image bytes."""
         deadline = time.monotonic() + self.cfg.total_timeout_s
-        target = _parse_target(url)
+        target = _target(url)
         for _hop in range(self.cfg.max_redirects + 1):
             outcome = self._fetch_with_retries(target, deadline)
             if isinstance(outcome, FetchResult):
                 return _check_expected(outcome, expect)
-            # Every hop goes through _parse_target and the address policy again.
-            target = _parse_target(urljoin(target.url, outcome.location))
+            # Every hop goes through parse_target and the address policy again.
+            target = _target(urljoin(target.url, outcome.location))
         raise FetchError("too_many_redirects", f"more than {self.cfg.max_redirects} from {url}")
 
     def close(self) -> None:
@@ -330,7 +205,7 @@ class HttpFetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _fetch_with_retries(self, target: _Target, deadline: float) -> FetchResult | _Redirect:
+    def _fetch_with_retries(self, target: Target, deadline: float) -> FetchResult | _Redirect:
         """One hop, retried on connect errors, timeouts, 429 and 5xx while time is left."""
         for attempt in range(self.cfg.retries + 1):
             try:
@@ -350,7 +225,7 @@ class HttpFetcher:
                 time.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _attempt(self, target: _Target, deadline: float) -> FetchResult | _Redirect:
+    def _attempt(self, target: Target, deadline: float) -> FetchResult | _Redirect:
         """Resolve, check, connect (or reuse) and exchange one request."""
         addresses = self._resolve(target)
         reused = self._take_idle(target, addresses)
@@ -362,7 +237,7 @@ class HttpFetcher:
         key, conn = self._connect(target, addresses, deadline)
         return self._exchange(key, conn, target, deadline, reused=False)
 
-    def _resolve(self, target: _Target) -> list[str]:
+    def _resolve(self, target: Target) -> list[str]:
         """The permitted addresses of the host; we connect only to these (no DNS rebinding)."""
         try:
             infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
@@ -375,7 +250,7 @@ class HttpFetcher:
         return allowed
 
     def _connect(
-        self, target: _Target, addresses: list[str], deadline: float
+        self, target: Target, addresses: list[str], deadline: float
     ) -> tuple[_PoolKey, http.client.HTTPConnection]:
         """A new connection to the first reachable permitted address."""
         timeout = max(min(self.cfg.connect_timeout_s, deadline - time.monotonic()), 0.001)
@@ -405,7 +280,7 @@ class HttpFetcher:
         self,
         key: _PoolKey,
         conn: http.client.HTTPConnection,
-        target: _Target,
+        target: Target,
         deadline: float,
         reused: bool,
     ) -> FetchResult | _Redirect:
@@ -455,7 +330,7 @@ class HttpFetcher:
         self,
         sock: socket.socket,
         resp: http.client.HTTPResponse,
-        target: _Target,
+        target: Target,
         deadline: float,
     ) -> tuple[FetchResult | _Redirect, bool]:
         """Turn a response into a result, a redirect or a FetchError; also says if reusable."""
@@ -518,13 +393,13 @@ class HttpFetcher:
             raise TimeoutError("total deadline passed")
         sock.settimeout(min(self.cfg.read_timeout_s, remaining))
 
-    def _timeout_detail(self, target: _Target, deadline: float) -> str:
+    def _timeout_detail(self, target: Target, deadline: float) -> str:
         if time.monotonic() >= deadline - 0.05:
             return f"total deadline of {self.cfg.total_timeout_s}s passed at {target.url}"
         return f"no data for {self.cfg.read_timeout_s}s at {target.url}"
 
     def _take_idle(
-        self, target: _Target, addresses: list[str]
+        self, target: Target, addresses: list[str]
     ) -> tuple[_PoolKey, http.client.HTTPConnection] | None:
         """An idle pooled connection to one of `addresses`, most recent first."""
         keys = {(target.scheme, a, target.port, target.host) for a in addresses}
@@ -578,46 +453,3 @@ def _check_expected(result: FetchResult, expect: str | None) -> FetchResult:
         return result
     reason = "not_an_image" if expect == "image" else "unexpected_content_type"
     raise FetchError(reason, f"{result.content_type} at {result.final_url}")
-
-
-def mirror_path(mirror_dir: str, url: str) -> Path:
-    """Where `wget --mirror` keeps `url`: <host>[:port]/<path>, index.html, `?query` suffix."""
-    parts = urlsplit(url)
-    try:
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError as err:
-        raise FetchError("bad_url", f"{url!r}: {err}") from err
-    if not host.strip(".") or any(c in host for c in "/\\\0"):
-        raise FetchError("bad_url", f"no usable host in {url!r}")
-    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme.lower()):
-        host = f"{host}:{port}"
-    segments: list[str] = []
-    for raw in unquote(parts.path).split("/"):
-        if raw == "..":  # resolved like a browser would, and never above the host folder
-            if segments:
-                segments.pop()
-        elif raw not in ("", "."):
-            segments.append(_safe_name(raw))
-    if not segments or parts.path.endswith("/"):
-        segments.append("index.html")
-    if parts.query:
-        # wget (unix mode) keeps "?" and escapes "/" so the query stays in the file name.
-        segments[-1] += "?" + _safe_name(unquote(parts.query))
-    return Path(mirror_dir, host, *segments)
-
-
-def _safe_name(name: str) -> str:
-    """Escape what cannot live in one POSIX file name component (as wget does)."""
-    return "".join(
-        f"%{ord(c):02X}" if c == "/" or ord(c) < 32 or ord(c) == 127 else c for c in name
-    )
-
-
-def read_from_mirror(mirror_dir: str, url: str) -> bytes | None:
-    """The mirrored bytes of `url`, or None when the mirror does not hold it."""
-    try:
-        path = mirror_path(mirror_dir, url)
-        return path.read_bytes() if path.is_file() else None
-    except (FetchError, OSError):
-        return None  # a URL the mirror cannot hold (bad host, name too long) is simply absent

@@ -18,6 +18,7 @@ from curation.image_refs import (
     is_junk_image,
     resolve_image_src,
 )
+from curation.main_content import find_content
 from schemas.records import Document, ImageNode, Node, RawPage, TextNode, make_doc_id
 
 # Markers inside a block's raw text until normalisation: a <br> (source newlines are mere
@@ -118,9 +119,10 @@ def _normalise_block(parts: list[str], pre: bool) -> str:
 class _Walker:
     """Collects text blocks and images of content elements in document order."""
 
-    def __init__(self, base_url: str, cfg: ImageRefConfig) -> None:
+    def __init__(self, base_url: str, cfg: ImageRefConfig, bcfg: BoilerplateConfig) -> None:
         self.base_url = base_url
         self.cfg = cfg
+        self.bcfg = bcfg
         self.nodes: list[Node] = []
         self.seen: set[str] = set()
         self.parts: list[str] = []
@@ -129,7 +131,7 @@ class _Walker:
     def flush(self) -> None:
         text = _normalise_block(self.parts, self.pre_depth > 0)
         self.parts.clear()  # cleared in place: walk() holds a reference to the list
-        if text:
+        if text and (self.pre_depth or not boilerplate.is_boilerplate_line(text, self.bcfg)):
             self.nodes.append(TextNode(text))
 
     def image(self, el: etree._Element) -> None:
@@ -192,19 +194,26 @@ _ATTEMPTS = ((True, True, True), (False, True, True), (False, False, True), (Fal
 def _content_nodes(
     root: etree._Element, base_url: str, flags: tuple[bool, bool, bool], cfg: ExtractConfig
 ) -> list[Node]:
-    """One extraction pass over a chrome-stripped tree with the given cleaning flags."""
-    _unlikely, weigh_hints, prune = flags
+    """One extraction pass over a freshly parsed tree with the given cleaning flags."""
+    unlikely, weigh_hints, prune = flags
     bcfg = cfg.boilerplate
-    content = boilerplate.find_content(root, bcfg, weigh_hints)
+    article_bodies = boilerplate.strip_chrome(root, unlikely=unlikely)
+    content = find_content(root, bcfg, weigh_hints, article_bodies)
     for el in content:
         if prune:
             boilerplate.clean_conditionally(el, bcfg, weigh_hints)
         if weigh_hints:
             boilerplate.clean_headings(el, bcfg)
-    walker = _Walker(base_url, cfg.images)
+    walker = _Walker(base_url, cfg.images, bcfg)
     for el in content:
         walker.walk(el)
     return walker.nodes
+
+
+def _visible_chars(root: etree._Element) -> int:
+    """Text length of the page without scripts, styles and other never-content tags."""
+    etree.strip_elements(root, *boilerplate.REMOVED_TAGS, with_tail=False)
+    return boilerplate.text_length(root)
 
 
 def _text_chars(nodes: list[Node]) -> int:
@@ -218,9 +227,8 @@ def extract_nodes(html: str | bytes, url: str, cfg: ExtractConfig = ExtractConfi
     for attempt, flags in enumerate(_ATTEMPTS):
         root = parse_html(html, cfg)
         base_url = base_url_of(root, url)
-        boilerplate.strip_chrome(root, unlikely=flags[0])
         # A short page stays short: retrying would only add the chrome we removed.
-        if attempt == 1 and boilerplate.text_length(root) < cfg.boilerplate.min_text_chars:
+        if attempt == 1 and _visible_chars(root) < cfg.boilerplate.min_text_chars:
             break
         nodes = _content_nodes(root, base_url, flags, cfg)
         if _text_chars(nodes) >= cfg.boilerplate.min_text_chars:

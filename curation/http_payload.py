@@ -6,7 +6,7 @@ import re
 import zlib
 from dataclasses import dataclass
 
-from curation.fetch import sniff_content_type
+from curation.sniff import sniff_content_type
 
 _STATUS_LINE = re.compile(r"HTTP/\d(?:\.\d)?\s+(\d{3})(?:\s|$)")
 _MAX_HEAD = 1 << 17  # HTTP header block cap; real ones are a few KiB

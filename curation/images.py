@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile
 
-from curation.fetch import sniff_content_type
 from curation.hashing import phash64
+from curation.sniff import sniff_content_type
 from schemas.records import ImageRecord
 
 # Sniffed media type → the one Pillow plugin allowed to open it. Opening with an explicit

@@ -1,9 +1,10 @@
-"""Sentence banks of the sample crawl's prose, by (language, topic): original sentences.
+"""English sentence banks of the sample crawl's prose, by (language, topic).
 
-Coherent per topic (a harbour town's news, slow travel, home cooking, a cycling forum,
-outdoor gear, an atlas of imaginary places), with `{slot}` fields that
-sample_text.fill_template fills. No sentence mentions cookies, JavaScript or policies,
-and none contains braces or ellipses once filled: the text filters must keep them.
+Original sentences (the other languages are in sample_banks_intl.py), coherent per topic:
+a harbour town's news, slow travel, home cooking, a cycling forum, outdoor gear, an atlas
+of imaginary places. `{slot}` fields are filled by sample_text.fill_template. No sentence
+mentions cookies, JavaScript or policies, and none holds braces or ellipses once filled:
+the text filters must keep them.
 """
 
 from curation.sample_banks_intl import OTHER_LANGUAGES

@@ -16,10 +16,17 @@ and `<picture>` images, relative URLs and a `<base href>`, pages in windows-1252
 ISO-8859-1 and Shift_JIS, a page without images, a cookie wall and a lorem-ipsum page,
 a CSS file, a PDF, an HTTP 404, a truncated JPEG, a too-small image, a strip with an
 extreme aspect ratio, a decompression-bomb PNG, and two images on an unresolvable
-`.invalid` host. The page table is sample_pages.py; sample_plan.py renders it.
+`.invalid` host.
 
-Same seed, same bytes: every date and record id is derived from the seed and the
-record's position, every random choice from a seeded generator.
+The pieces: sample_pages.py (the page table: every case above is a row), sample_plan.py
+(renders rows to bytes and manifest entries), sample_layouts.py and sample_chrome.py (the
+HTML), sample_text.py with sample_banks*.py (the prose), sample_images.py (the pictures
+and the bad files), sample_manifest.py (the manifest types and their JSON).
+
+Same seed, same bytes (on one installation: zlib, libjpeg and libwebp builds may encode
+differently): every date and record id is derived from the seed and the record's
+position, every random choice from a seeded generator. Files already in `out_dir` under
+the same names are overwritten; others are left alone.
 """
 
 from __future__ import annotations
@@ -79,7 +86,8 @@ class _WarcOut:
         self.counts: Counter[str] = Counter()
 
     def next_headers(self, rtype: str, url: str) -> dict[str, str]:
-        """WARC-Record-ID and WARC-Date for the next record."""
+        """WARC-Record-ID and WARC-Date for the next record (warcio keeps the ones it is
+        given in `warc_headers_dict` instead of drawing a uuid4 and reading the clock)."""
         self.n += 1
         name = f"interleaf-sample/{self.seed}/{self.n}/{rtype}/{url}"
         date = CRAWL_START + timedelta(seconds=3 * self.n)
@@ -96,8 +104,9 @@ class _WarcOut:
         return offset
 
     def warcinfo(self) -> None:
+        """The record that describes the file (always first)."""
         fields = (
-            f"software: interleaf sample generator\r\nformat: WARC File Format 1.1\r\n"
+            f"software: interleaf sample generator\r\nformat: WARC File Format 1.0\r\n"
             f"description: deterministic sample crawl, seed {self.seed}\r\n"
             f"robots: ignore (fictional .example sites)\r\n"
         ).encode()
@@ -158,6 +167,7 @@ class _WarcOut:
         return self.write(response), response
 
     def metadata(self, url: str, concurrent_to: str, outlinks: list[str]) -> None:
+        """A crawler's metadata record about a response: the embeds it found (Heritrix style)."""
         fields = "".join(f"outlink: {link} E =EMBED_MISC\r\n" for link in outlinks).encode()
         headers = {**self.next_headers("metadata", url), "WARC-Concurrent-To": concurrent_to}
         self.write(
@@ -261,6 +271,7 @@ def make_sample_crawl(out_dir: str | Path, seed: int = 0) -> SampleManifest:
     pages: list[PageExpectation] = []
     others: list[OtherRecord] = []
     done: set[str] = set()
+    first: Any = None  # the first page's response record, which the revisit refers to
     with open(root / WARC_NAME, "wb") as stream:
         out = _WarcOut(stream, seed)
         out.warcinfo()

@@ -34,6 +34,7 @@ class ContentImage:
     status: str  # one of STATUS: what image validation should conclude from the bytes
     markup: str = "plain"  # how the page refers to it (plain, srcset, lazy, picture …)
     alternates: tuple[str, ...] = ()  # the other candidates of its srcset/<picture>
+    alt: str = ""  # its alt text (metadata the extractor should keep)
 
     @property
     def survives(self) -> bool:

@@ -144,10 +144,12 @@ class _Figures:
         self.lazy_seen = 0
 
     def ref(self, url: str, img: Img) -> str:
+        """The escaped attribute value that refers to `url` in the image's URL form."""
         form = "abs" if img.where == "missing" else img.form or DEFAULT_FORMS[self.row.site]
         return html.escape(url_ref(url, self.base, form))
 
     def register(self, url: str, img: Img, wide: bool) -> ImageAsset:
+        """The asset at `url`, created on first use (later pages share it)."""
         if url not in self.images:
             w, h = _size(self.seed, url, img.status, wide)
             ctype = img.content_type or im.CONTENT_TYPES[img.fmt]
@@ -159,10 +161,11 @@ class _Figures:
         stem = f"{_image_dir(self.row, img)}/{img.name or f'{slug(self.row)}-{i + 1}'}"
         ext = EXTENSIONS[img.fmt]
         topic = (self.row.topic or TOPICS[self.row.site]).split("+")[0]
-        alt = html.escape(ALTS[topic][i % len(ALTS[topic])] if self.row.lang == "en" else "")
+        raw_alt = ALTS[topic][i % len(ALTS[topic])] if self.row.lang == "en" else ""
+        alt = html.escape(raw_alt)
         builder = getattr(self, f"_{img.markup}")
         tag, url, alternates = builder(stem, ext, img, alt)
-        entry = ContentImage(url, img.where, img.status, img.markup, tuple(alternates))
+        entry = ContentImage(url, img.where, img.status, img.markup, tuple(alternates), raw_alt)
         caption = f"<figcaption>{alt}.</figcaption>" if i == 0 and alt else ""
         if self.row.site == "spokes":
             return f'<div class="attachment">{tag}</div>', entry

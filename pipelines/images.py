@@ -14,8 +14,9 @@ from typing import Any
 
 import apache_beam as beam
 
-from curation.fetch import FetchConfig, FetchError, HttpFetcher, read_from_mirror
+from curation.fetch import FetchConfig, FetchError, HttpFetcher
 from curation.images import ImageConfig, ImageRejected, process_image
+from curation.mirror import read_from_mirror
 from pipelines.counting import REJECTED, StageCounters
 from schemas import Document, ImageNode, ImageRecord, WarcImage
 

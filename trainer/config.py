@@ -15,9 +15,9 @@ from trainer.errors import ConfigError
 
 DATASET_KINDS = ("m3w", "pairs", "video")
 
-# Flamingo paper §3 / Table 1 loss weights: M3W 1.0, ALIGN 0.2, LTIP 0.2, VTP 0.03.
+# Flamingo paper (§2.4, appendix) loss weights: M3W 1.0, ALIGN 0.2, LTIP 0.2, VTP 0.03.
 DEFAULT_LOSS_WEIGHT = {"m3w": 1.0, "pairs": 0.2, "video": 0.03}
-# Flamingo paper appendix: M3W chunks of L = 256 tokens, captions are short (32 tokens).
+# M3W: the paper samples chunks of L = 256 tokens; captions: 32 tokens (OpenFlamingo, LAION).
 DEFAULT_MAX_TOKENS = {"m3w": 256, "pairs": 32, "video": 32}
 
 
@@ -32,14 +32,14 @@ class ModelConfig:
     lm_config: dict | None = None  # or: build a random LM from this config dict (`model_type`)
     tokenizer: str | None = None  # tokenizer directory; default lm_path; "byte" = built-in
     cross_attn_every: int = 1  # paper: every layer (3B), every 4th (9B), every 7th (80B)
-    num_latents: int = 64  # paper appendix A.1.1: 64 latents
-    resampler_depth: int = 6  # paper appendix A.1.1: 6 layers
+    num_latents: int = 64  # paper / OpenFlamingo: 64 latents
+    resampler_depth: int = 6  # paper / OpenFlamingo: 6 layers
     resampler_heads: int = 8  # OpenFlamingo default
     resampler_dim_head: int = 64  # OpenFlamingo default
     xattn_heads: int = 8  # OpenFlamingo default
     xattn_dim_head: int = 64  # OpenFlamingo default
-    ff_mult: int = 4  # paper appendix A.1.2: FFW hidden = 4 × width
-    max_frames: int = 8  # paper §2.3 video: 8 frames at 1 FPS in training
+    ff_mult: int = 4  # OpenFlamingo: MLP hidden = 4 × width
+    max_frames: int = 8  # paper: 8 video frames in training (interpolated beyond)
     attn_implementation: str = "sdpa"  # the LM's attention kernel
 
 
@@ -71,8 +71,8 @@ class DataConfig:
 class OptimConfig:
     """AdamW and the learning-rate schedule."""
 
-    lr: float = 1e-4  # paper appendix B.1.2: peak 1e-4
-    weight_decay: float = 0.1  # paper: 0.1 (none on resampler, gates, norms)
+    lr: float = 1e-4  # paper: peak 1e-4
+    weight_decay: float = 0.1  # paper: 0.1 (OpenFlamingo: none on resampler, gates, norms)
     betas: tuple[float, float] = (0.9, 0.999)  # AdamW defaults (paper does not say)
     eps: float = 1e-8
     warmup_steps: int = 5000  # paper: linear warmup over 5k steps

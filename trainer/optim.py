@@ -14,7 +14,7 @@ from trainer.config import OptimConfig
 def decays(name: str, param: nn.Parameter) -> bool:
     """Weight decay applies to the xattn blocks' matrices only.
 
-    Paper appendix B.1.2: no decay on the Perceiver Resampler, the tanh gates and the norms;
+    As in OpenFlamingo: no decay on the Perceiver Resampler, the tanh gates and the norms;
     biases and the new token rows (embeddings) are left undecayed as usual for such tensors.
     """
     if "resampler" in name or name.endswith("_gate") or name.endswith("new_weight"):

@@ -56,13 +56,13 @@ class Session:
 
 
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over labelled positions (0 when there are none)."""
-    targets = labels[:, 1:].reshape(-1)
+    """Mean next-token cross-entropy over labelled positions (0 when there are none).
+
+    The labels are shifted, not the logits: slicing [B, S, V] logits would copy them.
+    """
+    targets = F.pad(labels[:, 1:], (0, 1), value=-100).reshape(-1)
     total = F.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
-        targets,
-        ignore_index=-100,
-        reduction="sum",
+        logits.reshape(-1, logits.shape[-1]).float(), targets, ignore_index=-100, reduction="sum"
     )
     return total / (targets != -100).sum().clamp(min=1)
 
@@ -85,7 +85,7 @@ def model_inputs(batch: Batch, device: torch.device) -> dict[str, Any]:
 
 
 def train_step(s: Session, batches: dict[str, Batch]) -> tuple[dict[str, float], float]:
-    """One optimizer step: a weighted backward per dataset, one clip, one update (paper §3)."""
+    """One optimizer step: a weighted backward per dataset, one clip, one update (paper §2.4)."""
     s.optimizer.zero_grad(set_to_none=True)
     weights = {d.name: d.loss_weight for d in active_datasets(s.cfg.data)}
     losses = {}

@@ -142,6 +142,7 @@ def test_image_cases_are_present(sample_crawl) -> None:
     assert {"ok", "corrupt", "too_small", "aspect", "bomb"} == {c.status for c in images}
     where = Counter(c.where for c in images)
     assert where["mirror"] >= 4 and 1 <= where["missing"] <= 2
+    assert sum(bool(c.alt) for c in images) > 50  # alt text the extractor should keep
     markups = {c.markup for c in images}
     assert {"plain", "srcset", "xsrcset", "lazy", "lazy_srcset", "lazy_attr", "picture"} <= markups
 

@@ -63,6 +63,8 @@ def test_content_images_resolve_from_the_markup_in_dom_order(sample_crawl, respo
             assert hits, f"{image.url} is not referenced by {page.url}"
             positions.append(hits[0])
             checked += 1
+            if image.alt:
+                assert f'alt="{html.escape(image.alt)}"' in markup
         assert positions == sorted(positions), page.url
     assert checked > 80
 
@@ -87,7 +89,7 @@ def test_markup_has_every_required_case(sample_crawl, responses) -> None:
     assert count('//*[@id="comments"]//li[@class="comment"]') >= 30
     assert count("//nav") >= 30 and count("//footer") >= 30
     assert count("//aside") >= 5
-    assert count("//table") >= 6 and count("//table[@class=\"wikitable\"]") == 6
+    assert count("//table") >= 6 and count('//table[@class="wikitable"]') == 6
     assert count("//noscript") >= 5
     pixels = [u for u, t in pages.items() if re.search(r'p\.gif\?[^"]*" width="1" height="1"', t)]
     assert len(pixels) == len(pages) - 2  # all but the bare cookie-wall and 404 pages

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,8 +19,6 @@ from curation.text_filters import (
     check_duplicate_ngrams,
     check_repetition,
     check_top_ngrams,
-    is_boilerplate_line,
-    remove_boilerplate,
 )
 from schemas.records import Document, ImageNode, TextNode
 
@@ -320,29 +317,6 @@ def test_boilerplate_document_dropped() -> None:
     failing = make_doc(base_text(*(COOKIE_LINES * 3)))
     passing = make_doc(base_text(*COOKIE_LINES[:2]))
     assert_only("boilerplate", failing, passing)
-
-
-@pytest.mark.parametrize(
-    ("line", "expected"),
-    [
-        ("Please enable JavaScript to use this site.", True),
-        ("JavaScript is disabled in your browser.", True),
-        ("This website uses cookies.", True),
-        ("Privacy Policy", True),
-        ("JavaScript was created in ten days in 1995.", False),
-        ("We baked cookies for the school fair.", False),
-        ("We use cookies " + "and explain at length why " * 20, False),  # too long to be a banner
-    ],
-)
-def test_is_boilerplate_line(line: str, expected: bool) -> None:
-    assert is_boilerplate_line(line, TextFilterConfig()) is expected
-
-
-def test_remove_boilerplate_counts_lines() -> None:
-    nodes = (TextNode(f"{COOKIE_LINES[0]}\nA real line.\n\n"), TextNode(COOKIE_LINES[2]))
-    kept, removed, total = remove_boilerplate(nodes, TextFilterConfig())
-    assert kept == (TextNode("A real line.\n\n"),)
-    assert (removed, total) == (2, 3)
 
 
 def test_language_not_kept() -> None:

@@ -10,10 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.chunking import ChunkConfig
-from curation.fetch import FetchConfig, mirror_path
+from curation.fetch import FetchConfig
 from curation.html import ExtractConfig
 from curation.images import ImageConfig
 from curation.language import LanguageConfig
+from curation.mirror import mirror_path
 from curation.text_filters import TextFilterConfig
 from pipelines.counting import REJECTED
 from pipelines.images import FetchImages

@@ -58,11 +58,16 @@ def run_config(lm_dir, shards, output, parallel: str) -> dict:
     }
 
 
-@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
-def test_two_process_run_keeps_replicas_identical(tmp_path, lm_dirs, shards, parallel):
-    out = tmp_path / "run"
-    proc = torchrun(tmp_path, run_config(lm_dirs["gpt2"], shards, out, parallel))
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory, lm_dirs, shards) -> Path:
+    tmp = tmp_path_factory.mktemp("ddp")
+    proc = torchrun(tmp, run_config(lm_dirs["gpt2"], shards, tmp / "run", "ddp"))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp
+
+
+def test_two_process_ddp_keeps_replicas_identical_on_disjoint_data(ddp_run):
+    tmp_path, out = ddp_run, ddp_run / "run"
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     weights = [load_file(tmp_path / f"weights_rank{r}.safetensors") for r in (0, 1)]
     assert weights[0].keys() == weights[1].keys()
@@ -82,14 +87,19 @@ def test_two_process_run_keeps_replicas_identical(tmp_path, lm_dirs, shards, par
     assert all(torch.equal(saved[k], weights[0][k]) for k in saved)
 
 
-def test_fsdp_run_resumes_from_its_sharded_checkpoint(tmp_path, lm_dirs, shards):
+def test_fsdp_resumed_from_sharded_checkpoint_matches_ddp(tmp_path, lm_dirs, shards, ddp_run):
     out = tmp_path / "run"
     cfg = run_config(lm_dirs["gpt2"], shards, out, "fsdp")
     cfg["run"].update(steps=2, save_every=2)
-    assert torchrun(tmp_path, cfg).returncode == 0
+    proc = torchrun(tmp_path, cfg)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "checkpoints" / "step_00000002" / "optimizer").is_dir()  # DCP shards
     cfg["run"]["steps"] = 3
     proc = torchrun(tmp_path, cfg)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    history = json.loads((tmp_path / "rank1.json").read_text())["history"]
-    assert [h["step"] for h in history] == [3]
+    for rank in (0, 1):
+        resumed = json.loads((tmp_path / f"rank{rank}.json").read_text())["history"]
+        reference = json.loads((ddp_run / f"rank{rank}.json").read_text())["history"]
+        assert [h["step"] for h in resumed] == [3]
+        for name, loss in resumed[0]["loss"].items():
+            assert loss == pytest.approx(reference[2]["loss"][name], rel=1e-5)

@@ -1,4 +1,4 @@
-"""Perceiver Resampler (Flamingo §2.1, appendix A.1.1): patch tokens -> a fixed set of latents."""
+"""Perceiver Resampler (Flamingo paper §2.1): patch tokens -> a fixed set of latents."""
 
 from __future__ import annotations
 

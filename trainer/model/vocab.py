@@ -38,6 +38,34 @@ class ExtendedEmbedding(nn.Module):
         return torch.where(match.any(-1, keepdim=True), new_rows, x)
 
 
+class _AppendedLogits(torch.autograd.Function):
+    """logits = h @ [W; E]^T written into one buffer, gradients for h and E only.
+
+    Concatenating two logit tensors copies a [tokens, vocab] tensor every step; writing both
+    products into slices of one buffer avoids that copy and never forms a gradient for W.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, extra):  # type: ignore[override]
+        rows = weight.shape[0]
+        out = hidden.new_empty(hidden.shape[0], rows + extra.shape[0])
+        torch.mm(hidden, weight.t(), out=out[:, :rows])
+        torch.mm(hidden, extra.t(), out=out[:, rows:])
+        if bias is not None:
+            out[:, :rows] += bias
+        ctx.save_for_backward(hidden, weight, extra)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        hidden, weight, extra = ctx.saved_tensors
+        rows = weight.shape[0]
+        grad_hidden = grad[:, :rows] @ weight
+        grad_hidden.addmm_(grad[:, rows:], extra)
+        grad_extra = grad[:, rows:].t() @ hidden
+        return grad_hidden, None, None, grad_extra
+
+
 class ExtendedLMHead(nn.Module):
     """A frozen output projection plus logits for the new tokens (tied or own rows)."""
 
@@ -59,11 +87,21 @@ class ExtendedLMHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden [..., D] -> logits [..., V'], base columns bit-identical to the frozen head."""
-        logits = self.base(hidden)
-        extra = F.linear(hidden, self.new_weight.to(hidden.dtype)).to(logits.dtype)
-        if self.append:
-            return torch.cat([logits, extra], dim=-1)
-        return logits.index_copy(-1, self.new_ids, extra)
+        if not self.append:
+            logits = self.base(hidden)
+            extra = F.linear(hidden, self.new_weight.to(hidden.dtype)).to(logits.dtype)
+            return logits.index_copy(-1, self.new_ids, extra)
+        device = hidden.device.type
+        autocast = torch.is_autocast_enabled(device)
+        dtype = torch.get_autocast_dtype(device) if autocast else hidden.dtype
+        bias = self.base.bias.to(dtype) if self.base.bias is not None else None
+        # The Function is not autocast-aware; cast once here as nn.Linear would.
+        with torch.autocast(device, enabled=False):
+            flat = hidden.reshape(-1, hidden.shape[-1]).to(dtype)
+            logits = _AppendedLogits.apply(
+                flat, self.base.weight.to(dtype), bias, self.new_weight.to(dtype)
+            )
+        return logits.view(*hidden.shape[:-1], logits.shape[-1])
 
 
 def extend_vocabulary(lm: nn.Module, new_ids: list[int]) -> None:
