@@ -107,3 +107,41 @@ class M3WSample:
 def make_doc_id(url: str, source: str = "") -> str:
     """A stable document id from the page URL and where it was read."""
     return hashlib.sha256(f"{url}\0{source}".encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class PairSample:
+    """One image-text pair (ALIGN / LTIP style)."""
+
+    sample_id: str
+    url: str  # where the image came from
+    caption: str
+    image: ImageRecord
+
+
+@dataclass(frozen=True)
+class VideoSample:
+    """One short video-text pair (VTP style): JPEG frames sampled at `fps`."""
+
+    sample_id: str
+    url: str
+    caption: str
+    frames: tuple[bytes, ...]  # JPEG, in time order
+    frame_times: tuple[float, ...]  # seconds from the start, one per frame
+    fps: float
+    duration: float  # seconds
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class EvalIndexEntry:
+    """One evaluation-set image, by its hashes (and optionally an embedding)."""
+
+    dataset: str  # e.g. "coco-val2014"
+    split: str
+    image_id: str
+    phash: int  # 64-bit DCT perceptual hash (curation.hashing.phash64)
+    dhash: int | None = None
+    sha256: str | None = None
+    embedding: tuple[float, ...] | None = None

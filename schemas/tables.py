@@ -9,11 +9,14 @@ import pyarrow as pa
 from schemas.base import versioned
 from schemas.records import (
     Document,
+    EvalIndexEntry,
     ImageNode,
     ImageRecord,
     M3WSample,
+    PairSample,
     Rejection,
     TextNode,
+    VideoSample,
 )
 
 IMAGE_TYPE = pa.struct(
@@ -79,6 +82,54 @@ REJECTION_SCHEMA = versioned(
         ]
     ),
     "rejection",
+    1,
+)
+
+
+PAIR_SCHEMA = versioned(
+    pa.schema(
+        [
+            pa.field("sample_id", pa.string(), nullable=False),
+            pa.field("url", pa.string()),
+            pa.field("caption", pa.string(), nullable=False),
+            pa.field("image", IMAGE_TYPE, nullable=False),
+        ]
+    ),
+    "pair_sample",
+    1,
+)
+
+VIDEO_SCHEMA = versioned(
+    pa.schema(
+        [
+            pa.field("sample_id", pa.string(), nullable=False),
+            pa.field("url", pa.string()),
+            pa.field("caption", pa.string(), nullable=False),
+            pa.field("frames", pa.list_(pa.binary()), nullable=False),
+            pa.field("frame_times", pa.list_(pa.float32()), nullable=False),
+            pa.field("fps", pa.float32(), nullable=False),
+            pa.field("duration", pa.float32(), nullable=False),
+            pa.field("width", pa.int32(), nullable=False),
+            pa.field("height", pa.int32(), nullable=False),
+        ]
+    ),
+    "video_sample",
+    1,
+)
+
+EVAL_INDEX_SCHEMA = versioned(
+    pa.schema(
+        [
+            pa.field("dataset", pa.string(), nullable=False),
+            pa.field("split", pa.string(), nullable=False),
+            pa.field("image_id", pa.string(), nullable=False),
+            pa.field("phash", pa.uint64(), nullable=False),
+            pa.field("dhash", pa.uint64()),
+            pa.field("sha256", pa.string()),
+            pa.field("embedding", pa.list_(pa.float32())),
+        ]
+    ),
+    "eval_index",
     1,
 )
 
@@ -167,3 +218,71 @@ def document_to_row(d: Document) -> dict[str, Any]:
         "language": d.language,
         "nodes": nodes,
     }
+
+
+def pair_sample_to_row(s: PairSample) -> dict[str, Any]:
+    return {
+        "sample_id": s.sample_id,
+        "url": s.url,
+        "caption": s.caption,
+        "image": image_to_row(s.image),
+    }
+
+
+def row_to_pair_sample(row: dict[str, Any]) -> PairSample:
+    return PairSample(
+        row["sample_id"], row["url"] or "", row["caption"], row_to_image(row["image"])
+    )
+
+
+def video_sample_to_row(s: VideoSample) -> dict[str, Any]:
+    return {
+        "sample_id": s.sample_id,
+        "url": s.url,
+        "caption": s.caption,
+        "frames": list(s.frames),
+        "frame_times": list(s.frame_times),
+        "fps": s.fps,
+        "duration": s.duration,
+        "width": s.width,
+        "height": s.height,
+    }
+
+
+def row_to_video_sample(row: dict[str, Any]) -> VideoSample:
+    return VideoSample(
+        sample_id=row["sample_id"],
+        url=row["url"] or "",
+        caption=row["caption"],
+        frames=tuple(row["frames"]),
+        frame_times=tuple(float(t) for t in row["frame_times"]),
+        fps=float(row["fps"]),
+        duration=float(row["duration"]),
+        width=int(row["width"]),
+        height=int(row["height"]),
+    )
+
+
+def eval_entry_to_row(e: EvalIndexEntry) -> dict[str, Any]:
+    return {
+        "dataset": e.dataset,
+        "split": e.split,
+        "image_id": e.image_id,
+        "phash": e.phash,
+        "dhash": e.dhash,
+        "sha256": e.sha256,
+        "embedding": list(e.embedding) if e.embedding is not None else None,
+    }
+
+
+def row_to_eval_entry(row: dict[str, Any]) -> EvalIndexEntry:
+    emb = row.get("embedding")
+    return EvalIndexEntry(
+        dataset=row["dataset"],
+        split=row["split"],
+        image_id=row["image_id"],
+        phash=int(row["phash"]),
+        dhash=int(row["dhash"]) if row.get("dhash") is not None else None,
+        sha256=row.get("sha256"),
+        embedding=tuple(float(x) for x in emb) if emb is not None else None,
+    )

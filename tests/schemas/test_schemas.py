@@ -134,3 +134,48 @@ def test_doc_id_is_stable_and_depends_on_source():
     assert make_doc_id("u", "a") == make_doc_id("u", "a")
     assert make_doc_id("u", "a") != make_doc_id("u", "b")
     assert len(make_doc_id("u")) == 24
+
+
+def _roundtrip(rows, schema, tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return read_table(path, schema).to_pylist()
+
+
+def test_pair_video_and_eval_index_rows_round_trip(tmp_path):
+    from schemas import (
+        EVAL_INDEX_SCHEMA,
+        PAIR_SCHEMA,
+        VIDEO_SCHEMA,
+        EvalIndexEntry,
+        PairSample,
+        VideoSample,
+        eval_entry_to_row,
+        pair_sample_to_row,
+        row_to_eval_entry,
+        row_to_pair_sample,
+        row_to_video_sample,
+        video_sample_to_row,
+    )
+
+    pair = PairSample("p1", "https://a.example/i.jpg", "a red boat", _image(3))
+    row = pair_sample_to_row(pair)
+    validate(row, PAIR_SCHEMA)
+    assert row_to_pair_sample(_roundtrip([row], PAIR_SCHEMA, tmp_path)[0]) == pair
+
+    video = VideoSample(
+        "v1", "https://a.example/v.mp4", "waves", (b"j1", b"j2"), (0.0, 1.0), 1.0, 2.0, 64, 48
+    )
+    row = video_sample_to_row(video)
+    validate(row, VIDEO_SCHEMA)
+    assert row_to_video_sample(_roundtrip([row], VIDEO_SCHEMA, tmp_path)[0]) == video
+
+    entries = [
+        EvalIndexEntry("coco", "val", "42", 2**63 + 5, None, None, (0.5, -0.25)),
+        EvalIndexEntry("vizwiz", "val", "7", 3, 9, "ab" * 32),
+    ]
+    rows = [eval_entry_to_row(e) for e in entries]
+    for r in rows:
+        validate(r, EVAL_INDEX_SCHEMA)
+    back = _roundtrip(rows, EVAL_INDEX_SCHEMA, tmp_path)
+    assert [row_to_eval_entry(r) for r in back] == entries
