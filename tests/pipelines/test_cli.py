@@ -112,9 +112,7 @@ def test_every_dropped_record_is_a_rejection_with_its_reason(sample, curated):
     manifest = json.loads((sample / "manifest.json").read_text())
     rejections = _rows(curated, "rejections")
     seen = {(r["stage"], r["reason"], r["key"]) for r in rejections}
-    read_details = {
-        (r["reason"], r["detail"].split(":")[0]) for r in rejections if r["stage"] == "read"
-    }
+    read_details = {(r["reason"], r["detail"]) for r in rejections if r["stage"] == "read"}
     for page in manifest["pages"]:
         if page["expect"] == "kept":
             continue
