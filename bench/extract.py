@@ -1,12 +1,13 @@
 """HTML → document throughput and quality: interleaf vs trafilatura on the same pages.
 
-Usage: python bench/extract.py --corpus DIR [--limit N] [--repeat 3] [--per-page] [--skip-bs4]
+Usage: python bench/extract.py --corpus DIR [--limit N] [--repeat N] [--per-page] [--skip-bs4]
 
 Reads every `*.html` / `*.htm` / `*.html.gz` under DIR (recursive) into memory, then for
 each page runs interleaf's `page_to_document` (charset decoding included) and
 `trafilatura.extract` (default settings, comments excluded, and its `fast` mode) back to
-back on the same bytes. Speed is pages per CPU-second of this one process (= per core),
-each page timed as the least of --repeat runs (noise from other processes only adds time).
+back on the same bytes. Speed is pages per CPU-second of this one process (= per core);
+with --repeat N each page's time is the least of N runs (it damps other processes' noise,
+but also lets trafilatura's internal caches warm up on the page, so the default is 1).
 With DIR/ground-truth.json (`{"<stem>": {"articleBody": str, "prefix"?: bool}}`, see
 bench/make_ground_truth.py) it scores bag-of-words F1 of the extracted text; entries with
 `"prefix": true` hold only the start of the article, so they are scored by recall.
@@ -83,6 +84,7 @@ def bag_scores(extracted: str, truth: str) -> tuple[float, float]:
 
 
 def ours(page: Page) -> str:
+    """interleaf's text of a page ("" when it is rejected)."""
     try:
         return page_to_document(RawPage(url=page.url, content=page.content)).text
     except ExtractionError:
@@ -90,7 +92,8 @@ def ours(page: Page) -> str:
 
 
 def make_trafilatura(fast: bool) -> Callable[[Page], str]:
-    import trafilatura
+    """trafilatura.extract on raw bytes; comments excluded, as interleaf drops them too."""
+    import trafilatura  # bench-only dependency
 
     def run(page: Page) -> str:
         return (
@@ -145,6 +148,7 @@ def time_parsers(pages: list[Page]) -> dict[str, float]:
 
 
 def mean(xs: dict[str, float]) -> str:
+    """The mean of the scores, formatted ("-" when there are none)."""
     return f"{sum(xs.values()) / len(xs):.3f}" if xs else "-"
 
 
@@ -187,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True)
     ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--repeat", type=int, default=3, help="time each page N times, keep min")
+    ap.add_argument("--repeat", type=int, default=1, help="time each page N times, keep min")
     ap.add_argument("--per-page", action="store_true", help="print each page's scores")
     ap.add_argument("--skip-bs4", action="store_true", help="do not time bs4 tree building")
     ap.add_argument("--no-trafilatura", action="store_true", help="time interleaf alone")

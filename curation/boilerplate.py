@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -42,13 +43,14 @@ _REGION_TAGS = frozenset(
     {"div", "section", "ul", "ol", "li", "table", "tr", "td", "p", "dl", "figure", "form",
      "center"}
 )  # fmt: skip
-# Search boxes and sign-up forms hold a few words; only a form past this can wrap a page.
-_FORM_MIN_CHARS = 500
 _TEXT_LEN = etree.XPath("string-length(normalize-space(.))")
 _STRING = etree.XPath("string(.)", smart_strings=False)
 _LINK_TEXT = etree.XPath(".//a//text()", smart_strings=False)
 _LINK_HASH_TEXT = etree.XPath(".//a[starts-with(@href, '#')]//text()", smart_strings=False)
 _COUNTS = etree.XPath("concat(count(.//p), ' ', count(.//img), ' ', count(.//li))")
+# An image strip worth removing is a row of links (ads, "related" thumbnails); plain or
+# captioned (<figure>) pictures are a gallery, content.
+_LINKED_IMAGES = etree.XPath("count(.//a//img[not(ancestor::figure)])")
 _HEADING_TEXT = etree.XPath(
     ".//*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5]//text()", smart_strings=False
 )
@@ -74,9 +76,16 @@ _UNLIKELY = re.compile(
     r"(?<![a-z0-9])(?:comment|disqus|repl(?:y|ies)|sidebar|footer|masthead|banner|nav|"
     r"menu|breadcrumb|share|sharing|social|related|recommend|promo|sponsor|advert|cookie|"
     r"consent|gdpr|newsletter|subscri|signup|popup|modal|pagination|pager|outbrain|"
-    r"taboola|skyscraper|community|header|(?:ads?|rss)(?![a-z]))"
+    r"taboola|skyscraper|community|header|byline|author|signature|user-?(?:info|stats)|"
+    r"(?:ads?|rss)(?![a-z]))"
 )
 _UNLIKELY_EXCEPT = re.compile(r"(?<![a-z0-9])(?:article|body|column|content|main)")
+# MediaWiki's chrome inside #content (tagline, edit links, navboxes, category bar): the
+# wiki engine behind Wikipedia and most wikis, so common enough to name. Beats exceptions.
+_MEDIAWIKI_CHROME = re.compile(
+    r"(?<![a-z0-9-])(?:sitesub|contentsub|jump-to-nav|mw-jump-link|mw-editsection|catlinks|"
+    r"printfooter|noprint|navbox)(?![a-z0-9-])"
+)
 # Stock lines of page furniture that survive inside article containers.
 _BOILERPLATE_LINE = re.compile(
     r"advertisements?|advertising|sponsored( content)?|ads?|share( this( article| story"
@@ -116,14 +125,17 @@ class BoilerplateConfig:
     # Only blocks up to a line long are matched against stock furniture phrases; a longer
     # block that starts "Copyright …" is prose about copyright.
     max_boilerplate_line_chars: int = 100
-    # An articleBody/<article> marker is trusted (no scoring) from Readability's 500 chars
-    # of text; below that it is more often a teaser card than the article.
-    semantic_min_chars: int = 500
-
-
-def hints(el: etree._Element) -> str:
-    """The lowercased class and id of an element, the text the hint regexes look at."""
-    return f"{el.get('class') or ''} {el.get('id') or ''}".lower()
+    # An articleBody/<article> marker is trusted (no scoring) from 250 chars of text
+    # (trafilatura's MIN_EXTRACTED_SIZE); below that it is more often a teaser card.
+    semantic_min_chars: int = 250
+    # … and when it holds over half the text of all such markers (nested ones count twice,
+    # so an article with <article> comments inside still qualifies).
+    semantic_share: float = 0.5
+    # The article's root may move up this many levels to take in nearby images, if that
+    # adds at most this share of its text (a caption, a price; not a sidebar). Our own
+    # choice for interleaved data; Readability leaves galleries outside.
+    image_context_levels: int = 3
+    image_context_text_share: float = 0.25
 
 
 def hint_weight(hint: str, weight: int = 25) -> int:
@@ -133,9 +145,22 @@ def hint_weight(hint: str, weight: int = 25) -> int:
     return weight * ((_POSITIVE.search(hint) is not None) - (_NEGATIVE.search(hint) is not None))
 
 
+def element_weight(el: etree._Element, weight: int = 25) -> int:
+    """hint_weight() of an element's class and id."""
+    return _weight_cached(el.get("class"), el.get("id"), weight)
+
+
+@functools.lru_cache(maxsize=8192)
+def _weight_cached(cls: str | None, ident: str | None, weight: int) -> int:
+    # Pages repeat the same few hundred class strings; the regexes are the cost.
+    return hint_weight(f"{cls or ''} {ident or ''}".lower(), weight)
+
+
 def is_unlikely(hint: str, role: str = "") -> bool:
     """Whether class/id/role mark an element as chrome (navigation, comments, ads …)."""
     if role and role.strip().lower() in _CHROME_ROLES:
+        return True
+    if _MEDIAWIKI_CHROME.search(hint) is not None:
         return True
     return _UNLIKELY.search(hint) is not None and _UNLIKELY_EXCEPT.search(hint) is None
 
@@ -239,15 +264,13 @@ def strip_chrome(root: etree._Element, unlikely: bool = True) -> list[etree._Ele
             doomed.append(el)
     for el in doomed:
         drop(el)
-    # Some sites (ASP.NET) wrap the whole page in one <form>: keep a form holding most text.
-    body_len = None
-    for form in list(root.iter("form")):
-        form_len = text_length(form)
-        if form_len >= _FORM_MIN_CHARS:  # only a big form can be the page; measure it
-            body_len = text_length(root) if body_len is None else body_len
-            if form_len >= 0.5 * body_len:
-                continue
-        drop(form)
+    forms = list(root.iter("form"))
+    if forms:
+        # Some sites (ASP.NET) wrap the whole page in one <form>: keep a form holding most text.
+        body_len = text_length(root)
+        for form in forms:
+            if text_length(form) < 0.5 * body_len:
+                drop(form)
     return [b for b in bodies if _is_attached(b, root)]
 
 
@@ -280,22 +303,45 @@ def _is_image_list(el: etree._Element) -> bool:
     return bool(items) and all(len(li.findall(".//img")) == 1 for li in items)
 
 
-def looks_like_boilerplate(el: etree._Element, weigh_hints: bool, cfg: BoilerplateConfig) -> bool:
+class ContainerStats(NamedTuple):
+    """What conditional cleaning looks at in a container."""
+
+    text: str  # whitespace-normalised
+    paragraphs: int
+    images: int
+    items: int  # <li> descendants
+    density: float  # link density
+
+
+def container_stats(el: etree._Element, cfg: BoilerplateConfig) -> ContainerStats:
+    """Text, counts and link density of a container (a few subtree scans)."""
+    text = element_text(el)
+    if text.count(",") >= cfg.min_commas_to_keep:
+        return ContainerStats(text, 0, 0, 0, 0.0)  # prose: kept on its commas alone
+    paragraphs, images, items = (int(x) for x in _COUNTS(el).split())
+    return ContainerStats(text, paragraphs, images, items, link_density(el, len(text)))
+
+
+def looks_like_boilerplate(
+    el: etree._Element,
+    weigh_hints: bool,
+    cfg: BoilerplateConfig,
+    stats: ContainerStats | None = None,
+) -> bool:
     """Readability's conditional cleaning: link lists, forms, image strips, tiny blocks."""
-    weight = hint_weight(hints(el), cfg.hint_weight) if weigh_hints else 0
+    weight = element_weight(el, cfg.hint_weight) if weigh_hints else 0
     if weight < 0:
         return True
-    text = element_text(el)
+    text, paragraphs, images, items, density = stats or container_stats(el, cfg)
     if text.count(",") >= cfg.min_commas_to_keep:
         return False
     length = len(text)
-    paragraphs, images, items = (int(x) for x in _COUNTS(el).split())
+    linked_images = int(_LINKED_IMAGES(el)) if images > 1 else 0
     # Readability.js subtracts 100 so only lists, not a few stray <li>, count; inputs are
     # already stripped with their forms, so its "inputs > p/3" test never fires here.
     items -= 100
-    density = link_density(el, length)
     in_figure = any(True for _ in el.iterancestors("figure"))
-    if (images > 1 and paragraphs / images < 0.5 and not in_figure) or (
+    if (linked_images > 1 and paragraphs / linked_images < 0.5 and not in_figure) or (
         weight >= cfg.hint_weight and density > cfg.max_link_density_positive
     ):
         return not _is_image_list(el)
@@ -319,20 +365,36 @@ def looks_like_boilerplate(el: etree._Element, weigh_hints: bool, cfg: Boilerpla
     return not is_list
 
 
+def _wrapped(el: etree._Element) -> etree._Element | None:
+    """The only child of a container that adds no text of its own, else None."""
+    if len(el) != 1 or (el.text and not el.text.isspace()):
+        return None
+    child = el[0]
+    return None if child.tail and not child.tail.isspace() else child
+
+
 def clean_conditionally(content: etree._Element, cfg: BoilerplateConfig, weigh_hints: bool) -> None:
     """Prune containers inside the content that look like boilerplate (innermost first)."""
     data_tables = {t for t in content.iter("table") if is_data_table(t)}
+    # A wrapper <div> around one kept container has that container's stats: reuse them
+    # (a quarter of the containers in real articles are such wrappers).
+    known: dict[etree._Element, ContainerStats] = {}
     for el in reversed([e for e in content.iter(*_CLEANED_TAGS) if e is not content]):
         if el in data_tables or any(a in data_tables for a in el.iterancestors("table")):
             continue
         if any(True for _ in el.iterancestors("code", "pre")):
             continue
-        if el.getparent() is not None and looks_like_boilerplate(el, weigh_hints, cfg):
+        if el.getparent() is None:
+            continue
+        child = _wrapped(el)
+        stats = known.get(child) if child is not None else None
+        stats = known[el] = stats or container_stats(el, cfg)
+        if looks_like_boilerplate(el, weigh_hints, cfg, stats):
             drop(el)
 
 
 def clean_headings(content: etree._Element, cfg: BoilerplateConfig) -> None:
     """Drop headings whose class/id say chrome ("related-heading", "comments-title")."""
     for h in list(content.iter("h1", "h2", "h3")):
-        if hint_weight(hints(h), cfg.hint_weight) < 0:
+        if element_weight(h, cfg.hint_weight) < 0:
             drop(h)

@@ -41,6 +41,16 @@ _WHATWG_SUPERSET = {
 # are not text encodings; a page declaring one of these falls through to the next step.
 _REFUSED = {"utf-7", "utf-32", "utf-32-le", "utf-32-be", "rot-13", "hex", "base64", "uu"}
 
+# WHATWG encodings, as charset_normalizer names them, most used on the web first.
+_DETECTABLE = (
+    "utf_8", "cp1252", "cp1251", "cp1250", "shift_jis", "gb18030", "euc_kr", "big5",
+    "euc_jp", "iso2022_jp", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258",
+    "cp874", "koi8_r", "koi8_u", "iso8859_2", "iso8859_3", "iso8859_4", "iso8859_5",
+    "iso8859_6", "iso8859_7", "iso8859_8", "iso8859_10", "iso8859_13", "iso8859_14",
+    "iso8859_15", "iso8859_16", "cp866", "mac_roman", "mac_cyrillic",
+)  # fmt: skip
+_SCRIPT_OR_STYLE = re.compile(rb"<(script|style)\b.*?</\1\s*>", re.I | re.S)
+_TAG = re.compile(rb"<[^>]*>")
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:+\-]+)", re.I)
 _META_CHARSET = re.compile(
     rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:+\-]+)", re.I | re.S
@@ -107,11 +117,30 @@ def _decode_declared(content: bytes, encoding: str) -> str | None:
     return None
 
 
+def _visible_bytes(content: bytes) -> bytes:
+    """The page's text bytes without markup, scripts and styles (ASCII-compatible pages)."""
+    text = _SCRIPT_OR_STYLE.sub(b" ", content)
+    return _TAG.sub(b" ", text)
+
+
 def detect_encoding(content: bytes) -> str | None:
-    """Guess the encoding of undeclared bytes with charset_normalizer (None if it cannot)."""
-    best = charset_normalizer.from_bytes(content[:DETECT_BYTES]).best()
-    if best is None or not best.encoding:
+    """Guess the encoding of undeclared bytes with charset_normalizer (None if it cannot).
+
+    Detection looks at the text only (ASCII markup drowns the few telling bytes of a
+    Spanish or French page) and only among the encodings browsers support (WHATWG), so a
+    windows-1252 page is not read as DOS cp852.
+    """
+    sample = _visible_bytes(content[: 4 * DETECT_BYTES])[:DETECT_BYTES]
+    if not sample.strip():
+        sample = content[:DETECT_BYTES]
+    matches = list(charset_normalizer.from_bytes(sample, cp_isolation=list(_DETECTABLE)))
+    if not matches:
         return None
+    # Least mess first, then the most coherent language, then the commoner web encoding.
+    best = min(
+        matches,
+        key=lambda m: (m.chaos, -m.coherence, _DETECTABLE.index(m.encoding)),
+    )
     return normalize_label(best.encoding)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from codecs import BOM_UTF8
 from dataclasses import dataclass, field
 
@@ -12,10 +13,13 @@ from curation import boilerplate
 from curation.boilerplate import BLOCK_TAGS, BoilerplateConfig
 from curation.charset import decode_html
 from curation.image_refs import (
+    LAZY_SRC_ATTRS,
+    LAZY_SRCSET_ATTRS,
     ImageRefConfig,
     absolute_url,
     declared_size,
     is_junk_image,
+    is_placeholder,
     resolve_image_src,
 )
 from curation.main_content import find_content
@@ -26,6 +30,7 @@ from schemas.records import Document, ImageNode, Node, RawPage, TextNode, make_d
 _BREAK = "\x1e"
 _CELL = "\x1f"
 _IMAGE_TAGS = frozenset(("img", "amp-img"))
+_IMAGE_SOURCE_ATTRS = ("src", "srcset", *LAZY_SRC_ATTRS, *LAZY_SRCSET_ATTRS)
 _NOT_HTML_TYPES = ("image/", "audio/", "video/", "font/", "application/pdf", "application/zip")
 _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f]")
 
@@ -55,9 +60,25 @@ class ExtractionError(Exception):
         self.detail = detail
 
 
-_PARSER = etree.HTMLParser(
-    remove_comments=True, remove_pis=True, no_network=True, encoding="utf-8", default_doctype=False
-)
+_LOCAL = threading.local()
+
+
+def _parser() -> etree.HTMLParser:
+    """This thread's parser: an lxml parser must not be used by two threads at once (Beam
+    runs DoFns on a thread pool)."""
+    parser = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        # huge_tree lifts libxml2's nesting limit from 256 to ~2048 levels: old forum pages
+        # never close their <div>s or <font>s, and everything past the limit would be lost.
+        parser = _LOCAL.parser = etree.HTMLParser(
+            remove_comments=True,
+            remove_pis=True,
+            no_network=True,
+            encoding="utf-8",
+            default_doctype=False,
+            huge_tree=True,
+        )
+    return parser
 
 
 def to_utf8(html: str) -> bytes:
@@ -66,10 +87,9 @@ def to_utf8(html: str) -> bytes:
     return html.encode("utf-8", errors="replace")
 
 
-def parse_html(html: str | bytes, cfg: ExtractConfig = ExtractConfig()) -> etree._Element:
-    """Parse (possibly broken) HTML, str or valid UTF-8 bytes, into an lxml tree."""
-    data = html if isinstance(html, bytes) else to_utf8(html)
-    if not data.strip():
+def check_payload(data: bytes, cfg: ExtractConfig = ExtractConfig()) -> bytes:
+    """The part of a UTF-8 payload to parse; ExtractionError if it is empty or not HTML."""
+    if not data or data.isspace():
         raise ExtractionError("empty_page", "no bytes or only whitespace")
     data = data[: cfg.max_html_bytes]
     if b"<" not in data:
@@ -77,8 +97,18 @@ def parse_html(html: str | bytes, cfg: ExtractConfig = ExtractConfig()) -> etree
     sample = data[:20000]
     if len(_CONTROL.findall(sample)) > cfg.max_control_fraction * len(sample):
         raise ExtractionError("not_html", "binary payload (control characters)")
+    return data
+
+
+def parse_html(html: str | bytes, cfg: ExtractConfig = ExtractConfig()) -> etree._Element:
+    """Parse (possibly broken) HTML, str or valid UTF-8 bytes, into an lxml tree."""
+    data = check_payload(html if isinstance(html, bytes) else to_utf8(html), cfg)
+    return _parse(data)
+
+
+def _parse(data: bytes) -> etree._Element:
     try:
-        root = etree.fromstring(data, _PARSER)
+        root = etree.fromstring(data, _parser())
     except etree.ParserError as e:  # libxml2 found no element at all
         raise ExtractionError("parse_error", str(e)[:200]) from e
     if root is None:
@@ -95,6 +125,25 @@ def base_url_of(root: etree._Element, url: str) -> str:
             if resolved is not None:
                 return resolved
     return url
+
+
+def _has_real_source(img: etree._Element) -> bool:
+    return any(
+        (value := img.get(attr)) and not is_placeholder(value) for attr in _IMAGE_SOURCE_ATTRS
+    )
+
+
+def unwrap_noscript_images(root: etree._Element) -> None:
+    """Put the image of a <noscript> fallback in place of the source-less lazy <img> just
+    before it (Medium and many lazy-load plugins), as Readability.js does."""
+    for noscript in list(root.iter("noscript")):
+        images = list(noscript.iter("img"))
+        prev = noscript.getprevious()
+        if len(images) != 1 or prev is None or prev.tag != "img" or _has_real_source(prev):
+            continue
+        image = images[0]
+        image.tail = prev.tail
+        prev.getparent().replace(prev, image)
 
 
 def _normalise_block(parts: list[str], pre: bool) -> str:
@@ -136,9 +185,10 @@ class _Walker:
 
     def image(self, el: etree._Element) -> None:
         sources: list[str] = []
-        parent = el.getparent()
-        if parent is not None and parent.tag == "picture":
-            for src in parent.iter("source"):
+        # libxml2 does not know <source> is void, so the <img> may sit inside one.
+        picture = next(el.iterancestors("picture", "figure", "p", "div"), None)
+        if picture is not None and picture.tag == "picture":
+            for src in picture.iter("source"):
                 if "svg" not in src.get("type", ""):
                     sources += [src.get("srcset", ""), src.get("data-srcset", "")]
         attrs = dict(el.attrib)
@@ -192,12 +242,15 @@ _ATTEMPTS = ((True, True, True), (False, True, True), (False, False, True), (Fal
 
 
 def _content_nodes(
-    root: etree._Element, base_url: str, flags: tuple[bool, bool, bool], cfg: ExtractConfig
+    root: etree._Element,
+    base_url: str,
+    article_bodies: list[etree._Element],
+    flags: tuple[bool, bool, bool],
+    cfg: ExtractConfig,
 ) -> list[Node]:
-    """One extraction pass over a freshly parsed tree with the given cleaning flags."""
-    unlikely, weigh_hints, prune = flags
+    """One extraction pass over a chrome-stripped tree with the given cleaning flags."""
+    _, weigh_hints, prune = flags
     bcfg = cfg.boilerplate
-    article_bodies = boilerplate.strip_chrome(root, unlikely=unlikely)
     content = find_content(root, bcfg, weigh_hints, article_bodies)
     for el in content:
         if prune:
@@ -210,27 +263,23 @@ def _content_nodes(
     return walker.nodes
 
 
-def _visible_chars(root: etree._Element) -> int:
-    """Text length of the page without scripts, styles and other never-content tags."""
-    etree.strip_elements(root, *boilerplate.REMOVED_TAGS, with_tail=False)
-    return boilerplate.text_length(root)
-
-
 def _text_chars(nodes: list[Node]) -> int:
     return sum(len(n.text) for n in nodes if isinstance(n, TextNode))
 
 
 def extract_nodes(html: str | bytes, url: str, cfg: ExtractConfig = ExtractConfig()) -> list[Node]:
     """The main content of a page (str, or valid UTF-8 bytes) as text and images in order."""
-    html = html if isinstance(html, bytes) else to_utf8(html)
+    data = check_payload(html if isinstance(html, bytes) else to_utf8(html), cfg)
     best: list[Node] = []
     for attempt, flags in enumerate(_ATTEMPTS):
-        root = parse_html(html, cfg)
+        root = _parse(data)
         base_url = base_url_of(root, url)
+        unwrap_noscript_images(root)
+        article_bodies = boilerplate.strip_chrome(root, unlikely=flags[0])
         # A short page stays short: retrying would only add the chrome we removed.
-        if attempt == 1 and _visible_chars(root) < cfg.boilerplate.min_text_chars:
+        if attempt == 1 and boilerplate.text_length(root) < cfg.boilerplate.min_text_chars:
             break
-        nodes = _content_nodes(root, base_url, flags, cfg)
+        nodes = _content_nodes(root, base_url, article_bodies, flags, cfg)
         if _text_chars(nodes) >= cfg.boilerplate.min_text_chars:
             return nodes
         if _text_chars(nodes) > _text_chars(best) or not best:

@@ -82,9 +82,9 @@ class ImageRefConfig:
 
     # Tracking pixels are 1x1, spacers and icons a few px to 24 px: the "< 32 px".
     min_side: int = 32
-    # A declared 60x60 is an avatar or social button; OBELICS-like corpora keep photos, not
-    # thumbnails, and the image stage later enforces its own min side on the real pixels.
-    min_area: int = 64 * 64
+    # Shown under 100x100 it is an avatar, a button or a gallery thumbnail (a duplicate of a
+    # larger picture); the image stage keeps only >= 150 px sides anyway (OBELICS).
+    min_area: int = 100 * 100
     # Extreme strips (dividers, 1000x5 borders) are decoration.
     max_aspect_ratio: float = 8.0
     # The same picture twice in a page (a <picture> fallback, a lightbox copy) is one image.

@@ -15,8 +15,7 @@ from lxml import etree
 from curation.boilerplate import (
     BoilerplateConfig,
     element_text,
-    hint_weight,
-    hints,
+    element_weight,
     link_density,
     text_length,
 )
@@ -24,10 +23,11 @@ from curation.boilerplate import (
 _PARAGRAPH_TAGS = frozenset({"p", "pre", "td", "section", "h2", "h3", "h4", "h5", "h6"})
 _LOOSE_HOLDERS = frozenset({"div", "section", "article", "main", "td"})
 _VOTING_TAGS = tuple(_PARAGRAPH_TAGS | _LOOSE_HOLDERS)
-# A container with one of these children is not itself a paragraph (Readability's DIV_TO_P).
-_PARAGRAPH_BREAKERS = frozenset(
-    {"p", "div", "table", "ul", "ol", "dl", "pre", "blockquote", "img", "picture", "figure",
-     "section"}
+# A container with one of these inside is not itself a paragraph (Readability's DIV_TO_P
+# elements, checked on all descendants as its _hasChildBlockElement does, plus sectioning).
+_PARAGRAPH_BREAKERS = (
+    "p", "div", "table", "ul", "ol", "dl", "pre", "blockquote", "img", "picture", "figure",
+    "section", "article", "main",
 )  # fmt: skip
 # Readability.js _initializeNode: how much a container's tag says "article" before votes.
 _TAG_SCORE = {
@@ -35,6 +35,7 @@ _TAG_SCORE = {
     "dl": -3, "dd": -3, "dt": -3, "li": -3, "form": -3, "h1": -5, "h2": -5, "h3": -5,
     "h4": -5, "h5": -5, "h6": -5, "th": -5,
 }  # fmt: skip
+_COUNT_IMAGES = etree.XPath("count(.//img)")
 _ARTICLE_BODY = etree.XPath("//*[contains(concat(' ', @itemprop, ' '), ' articleBody ')]")
 
 
@@ -82,17 +83,29 @@ class CandidateScores:
         return [el for score, _, el in weighed[:n] if el is weighed[0][2] or score >= ratio * best]
 
 
+def _block_holders(root: etree._Element) -> set[etree._Element]:
+    """Every element with a block element (a paragraph breaker) among its descendants."""
+    holders: set[etree._Element] = set()
+    for block in root.iter(*_PARAGRAPH_BREAKERS):
+        for ancestor in block.iterancestors():
+            if ancestor in holders:
+                break  # marked before, and so are all its ancestors
+            holders.add(ancestor)
+    return holders
+
+
 def paragraph_votes(root: etree._Element, min_chars: int) -> list[tuple[etree._Element, str]]:
     """(parent, text) of each paragraph: <p>, <pre>, <td>, <section>, <h2>-<h6>, a <div>
-    without block children, and prose written straight into a container between blocks."""
+    without block descendants, and prose written straight into a container between blocks."""
     votes: list[tuple[etree._Element, str]] = []
+    holders = _block_holders(root)
     # lxml's tag-filtered iter() beats an equivalent XPath union by ~3x here.
     for el in root.iter(*_VOTING_TAGS):
         tag = el.tag
-        has_blocks = tag in _LOOSE_HOLDERS and any(c.tag in _PARAGRAPH_BREAKERS for c in el)
+        has_blocks = el in holders
         if tag in _PARAGRAPH_TAGS or (tag == "div" and not has_blocks):
-            votes.append((el.getparent(), " ".join(element_text(el).split())))
-        if has_blocks:  # "<div>text<p>…</p>more text</div>": the loose text votes too
+            votes.append((el.getparent(), element_text(el)))
+        if has_blocks and tag in _LOOSE_HOLDERS:  # "<div>text<p>…</p>more</div>": votes too
             for piece in (el.text, *(child.tail for child in el)):
                 if piece and len(piece) >= min_chars:
                     votes.append((el, " ".join(piece.split())))
@@ -115,11 +128,15 @@ def score_candidates(
                 break
             if ancestor not in raw:
                 raw[ancestor] = _TAG_SCORE.get(ancestor.tag, 0) + (
-                    hint_weight(hints(ancestor), cfg.hint_weight) if weigh_hints else 0
+                    element_weight(ancestor, cfg.hint_weight) if weigh_hints else 0
                 )
             raw[ancestor] += vote / (1 if level == 0 else 2 if level == 1 else level * 3)
             ancestor, level = ancestor.getparent(), level + 1
     return scores
+
+
+def _count_images(el: etree._Element) -> int:
+    return int(_COUNT_IMAGES(el))
 
 
 def _is_ancestor(anc: etree._Element, el: etree._Element) -> bool:
@@ -161,6 +178,12 @@ def _best_candidate(
     return top
 
 
+def _single_paragraph(el: etree._Element) -> bool:
+    """A <div> holding one <p> and nothing else: judged as that <p> when it is a sibling of
+    the top candidate (Readability.js only looks at bare <p> siblings)."""
+    return len(el) == 1 and el[0].tag == "p" and not (el.text or "").strip()
+
+
 def _joins_top(
     sib: etree._Element,
     top: etree._Element,
@@ -175,7 +198,7 @@ def _joins_top(
         bonus = top_score * cfg.sibling_fraction
     if sib in scores and scores[sib] + bonus >= threshold:
         return True
-    if sib.tag != "p":
+    if sib.tag != "p" and not (sib.tag == "div" and _single_paragraph(sib)):
         return False
     length = text_length(sib)
     density = link_density(sib, length)
@@ -187,15 +210,17 @@ def _joins_top(
 def semantic_content(
     root: etree._Element, cfg: BoilerplateConfig, article_bodies: list[etree._Element] | None
 ) -> etree._Element | None:
-    """The page's own article marker (schema.org articleBody, else the largest <article>)
-    when it holds enough text to be the article rather than a teaser."""
+    """The page's own article marker (schema.org articleBody, else <article>) when one holds
+    enough text to be the article rather than a teaser, and most of the marked text: a forum
+    thread of <article> posts is left to scoring, which finds the container of them all."""
     if article_bodies is None:
         article_bodies = _ARTICLE_BODY(root)
     for marked in (article_bodies, list(root.iter("article"))):
         if marked:
-            length, best = max(((text_length(m), -i) for i, m in enumerate(marked)))
-            if length >= cfg.semantic_min_chars:
-                return marked[-best]
+            lengths = [text_length(m) for m in marked]
+            length = max(lengths)
+            if length >= cfg.semantic_min_chars and length >= cfg.semantic_share * sum(lengths):
+                return marked[lengths.index(length)]
             return None
     return None
 
@@ -215,10 +240,30 @@ def find_content(
         body = root
     marked = semantic_content(root, cfg, article_bodies)
     if marked is not None:
-        return [marked]
+        return [_widen_for_images(marked, body, cfg)]
     scores = score_candidates(root, cfg, weigh_hints)
     top = _best_candidate(scores, body, cfg)
+    widened = _widen_for_images(top, body, cfg)
     parent = top.getparent()
-    if top is body or parent is None:
-        return [top]
+    if widened is not top or top is body or parent is None:
+        return [widened]
     return [sib for sib in parent if sib is top or _joins_top(sib, top, scores, cfg)]
+
+
+def _widen_for_images(top: etree._Element, body: etree._Element, cfg: BoilerplateConfig):
+    """An ancestor of the article that adds its pictures (a product gallery, a lead figure)
+    but little text, else the article itself: interleaved data wants the article's images,
+    which text-only extractors leave outside the text block they pick."""
+    top_len: int | None = None
+    best, best_images = top, _count_images(top)
+    for level, parent in enumerate(top.iterancestors()):
+        if level >= cfg.image_context_levels or parent is body or parent.tag == "html":
+            break
+        images = _count_images(parent)
+        if images <= best_images:
+            continue  # text only grows going up: measure it where it could matter
+        top_len = text_length(top) if top_len is None else top_len
+        if text_length(parent) - top_len > cfg.image_context_text_share * top_len:
+            break
+        best, best_images = parent, images
+    return best

@@ -22,9 +22,12 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from curation.chunking import ChunkConfig
+from curation.dedup import DedupConfig, ImageDedupConfig
 from curation.fetch import FetchConfig
 from curation.images import ImageConfig
 from curation.language import LanguageConfig
+from curation.minhash import MinHashConfig
+from pipelines import video
 from pipelines.m3w import M3WConfig, build_m3w, input_kind
 from pipelines.summary import (
     build_summary,
@@ -35,7 +38,16 @@ from pipelines.summary import (
 )
 
 log = logging.getLogger("curate")
-M3W_STAGES = ("read", "extract", "filter_text", "images", "chunk")
+M3W_STAGES = (
+    "read",
+    "extract",
+    "filter_text",
+    "dedup_documents",
+    "dedup_paragraphs",
+    "images",
+    "dedup_images",
+    "chunk",
+)
 OUTPUT_NAMES = ("samples", "rejections")
 
 M3W_EXAMPLES = """examples:
@@ -128,6 +140,31 @@ def _m3w_parser(sub: argparse._SubParsersAction) -> None:
         default=ImageConfig.max_side,
         help="resize images so their longer side is at most this",
     )
+    p.add_argument(
+        "--no-dedup",
+        action="store_true",
+        help="keep duplicates (default: MinHash-LSH documents, exact paragraphs, "
+        "images by sha256 and pHash, as OBELICS)",
+    )
+    p.add_argument(
+        "--image-dedup-radius",
+        type=int,
+        default=ImageDedupConfig.radius,
+        help="pHash Hamming radius for near-duplicate images (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-image-occurrences",
+        type=int,
+        default=ImageDedupConfig.max_occurrences,
+        help="drop an image that appears in more documents (0: no cap; default "
+        "%(default)s, OBELICS)",
+    )
+    p.add_argument(
+        "--minhash-threshold",
+        type=float,
+        default=MinHashConfig.threshold,
+        help="Jaccard above which documents are near-duplicates (default %(default)s)",
+    )
     p.add_argument("--num-shards", type=int, default=0, help="output shards (0: runner decides)")
     p.add_argument(
         "--overwrite",
@@ -162,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _m3w_parser(sub)
     _sample_parser(sub)
+    video.add_parser(sub)
     return parser
 
 
@@ -209,12 +247,26 @@ def m3w_config(args: argparse.Namespace, inputs: Sequence[str]) -> M3WConfig:
         language=LanguageConfig(languages=args.languages),
         image=replace(ImageConfig(), min_side=args.min_image_side, max_side=args.max_image_side),
         fetch=replace(FetchConfig(), allow_networks=args.allow_network),
+        dedup=dedup_config(args),
         chunk=replace(
             ChunkConfig(),
             max_tokens=args.max_tokens,
             max_images=args.max_images,
             mode=args.chunk_mode,
             seed=args.seed,
+        ),
+    )
+
+
+def dedup_config(args: argparse.Namespace) -> DedupConfig:
+    if args.no_dedup:
+        return DedupConfig(documents=False, paragraphs=False, images=False)
+    return DedupConfig(
+        minhash=replace(MinHashConfig(), threshold=args.minhash_threshold),
+        image=replace(
+            ImageDedupConfig(),
+            radius=args.image_dedup_radius,
+            max_occurrences=args.max_image_occurrences or None,
         ),
     )
 

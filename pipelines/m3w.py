@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import apache_beam as beam
@@ -18,6 +18,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from curation.chunking import ChunkConfig, ChunkingError, chunk_document
+from curation.dedup import DedupConfig
 from curation.fetch import FetchConfig
 from curation.html import ExtractConfig, ExtractionError, page_to_document
 from curation.images import ImageConfig
@@ -28,6 +29,8 @@ from curation.text_filters import TextFilterConfig, apply_text_filters
 from curation.tokenizer import TokenizerError, load_tokenizer, tokenizer_info, tokenizer_name
 from curation.warc import iter_warc_stream
 from pipelines.counting import REJECTED, StageCounters
+from pipelines.dedup import CorpusDedup
+from pipelines.dedup_images import DedupImages
 from pipelines.images import FetchImages
 from pipelines.io import WriteRecords, WriteRejections
 from schemas import M3W_SCHEMA, Document, RawPage, Rejection, WarcImage, m3w_sample_to_row
@@ -58,6 +61,7 @@ class M3WConfig:
     image: ImageConfig = field(default_factory=ImageConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     chunk: ChunkConfig = field(default_factory=ChunkConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
 
 
 def input_kind(path: str) -> str:
@@ -307,9 +311,18 @@ def build_m3w(pipeline: beam.Pipeline, cfg: M3WConfig) -> None:
     extracted = read[PAGES] | "ExtractDocuments" >> ExtractDocuments(cfg.extract)
     parsed = (extracted["documents"], read[DOCUMENTS]) | "AllDocuments" >> beam.Flatten()
     filtered = parsed | "FilterText" >> FilterText(cfg.text, cfg.language)
-    with_images, image_rejections = filtered["documents"] | "FetchImages" >> FetchImages(
+    # Text dedup before images: no image is fetched for a document dropped as a duplicate.
+    unique, dedup_rejections = filtered["documents"] | "CorpusDedup" >> CorpusDedup(
+        replace(cfg.dedup, images=False)
+    )
+    with_images, image_rejections = unique | "FetchImages" >> FetchImages(
         read[IMAGES], cfg.image, cfg.fetch, cfg.mirror_dir, cfg.fetch_http
     )
+    if cfg.dedup.images:
+        deduped = with_images | "DedupImages" >> DedupImages(cfg.dedup.image)
+        with_images, image_dedup_rejections = deduped["documents"], deduped[REJECTED]
+    else:
+        image_dedup_rejections = pipeline | "NoImageDedup" >> beam.Create([])
     clean = with_images | "DropEvalDuplicates" >> DropEvalDuplicates(cfg.eval_index)
     chunked = clean | "ChunkM3W" >> ChunkM3W(cfg.tokenizer, cfg.chunk)
 
@@ -320,7 +333,9 @@ def build_m3w(pipeline: beam.Pipeline, cfg: M3WConfig) -> None:
         read[REJECTED],
         extracted[REJECTED],
         filtered[REJECTED],
+        dedup_rejections,
         image_rejections,
+        image_dedup_rejections,
         chunked[REJECTED],
     ) | "AllRejections" >> beam.Flatten()
     _ = rejections | "WriteRejections" >> WriteRejections(cfg.output)

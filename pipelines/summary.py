@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -13,7 +14,7 @@ from apache_beam.runners.runner import PipelineResult
 from pipelines.counting import NAMESPACE_PREFIX, REJECTED_PREFIX
 
 # Stages whose in/out are documents: docs in = docs kept + docs rejected across them.
-DOCUMENT_STAGES = ("extract", "filter_text", "chunk")
+DOCUMENT_STAGES = ("extract", "filter_text", "dedup_documents", "dedup_paragraphs", "chunk")
 
 
 def collect_counters(result: PipelineResult) -> dict[str, dict[str, int]]:
@@ -51,24 +52,42 @@ def stage_summary(values: dict[str, int]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Balance:
+    """How a job's unit of work (documents, clips, pairs) adds up: in = kept + rejected."""
+
+    unit: str
+    inputs: tuple[tuple[str, str], ...]  # (stage, counter) pairs summed into "in"
+    kept: tuple[str, str]  # (stage, counter) of what reached the output
+    reject_stages: tuple[str, ...]  # stages whose rejections are units dropped
+
+
+M3W_BALANCE = Balance(
+    "documents", (("read", "pages"), ("read", "documents")), ("chunk", "out"), DOCUMENT_STAGES
+)
+
+
 def build_summary(
-    counters: dict[str, dict[str, int]], stage_order: tuple[str, ...], outputs: dict[str, Any]
+    counters: dict[str, dict[str, int]],
+    stage_order: tuple[str, ...],
+    outputs: dict[str, Any],
+    balance: Balance = M3W_BALANCE,
 ) -> dict[str, Any]:
-    """The summary.json document."""
+    """The summary.json document: stages in order, the unit balance, the output files."""
     stages = {s: stage_summary(counters.get(s, {})) for s in stage_order}
     for s in sorted(set(counters) - set(stage_order)):
         stages[s] = stage_summary(counters[s])
-    read = counters.get("read", {})
-    docs_in = read.get("pages", 0) + read.get("documents", 0)
-    docs_rejected = sum(stages[s]["rejected_total"] for s in DOCUMENT_STAGES if s in stages)
-    docs_kept = stages.get("chunk", {}).get("out", 0)
+    n_in = sum(counters.get(stage, {}).get(name, 0) for stage, name in balance.inputs)
+    rejected = sum(stages[s]["rejected_total"] for s in balance.reject_stages if s in stages)
+    kept = counters.get(balance.kept[0], {}).get(balance.kept[1], 0)
     return {
         "stages": stages,
-        "documents": {
-            "in": docs_in,
-            "kept": docs_kept,
-            "rejected": docs_rejected,
-            "balanced": docs_in == docs_kept + docs_rejected,
+        "balance": balance.unit,
+        balance.unit: {
+            "in": n_in,
+            "kept": kept,
+            "rejected": rejected,
+            "balanced": n_in == kept + rejected,
         },
         "outputs": outputs,
     }
@@ -103,10 +122,11 @@ def format_table(summary: dict[str, Any]) -> str:
         lines.append(f"{stage:<28}{s['in']:>10}{s['out']:>10}{s['rejected_total']:>10}{flag}")
         for reason, n in sorted(s["rejected"].items(), key=lambda kv: -kv[1]):
             lines.append(f"  {reason:<46}{n:>10}")
-    d = summary["documents"]
+    unit = summary["balance"]
+    d = summary[unit]
     lines += [
         "-" * 58,
-        f"documents: {d['in']} in = {d['kept']} kept + {d['rejected']} rejected"
+        f"{unit}: {d['in']} in = {d['kept']} kept + {d['rejected']} rejected"
         + ("" if d["balanced"] else "  (!) does not add up"),
     ]
     for name, o in summary["outputs"].items():

@@ -22,6 +22,7 @@ class Shapes:
     xattn_inner: int  # heads × dim_head of one block
     xattn_blocks: int
     vision_matmul: int
+    vision_patch: int  # patch-embedding conv weights (a matmul per patch)
     vision_layers: int
     vision_dim: int
     patches: int
@@ -51,11 +52,16 @@ def model_shapes(model: nn.Module) -> Shapes:
         xattn_inner=int(blocks[0].attn.to_q.weight.shape[0]) if blocks else 0,
         xattn_blocks=len(blocks),
         vision_matmul=_matmul_params(model.vision.visual.transformer),
+        vision_patch=int(model.vision.visual.conv1.weight.numel()),
         vision_layers=len(model.vision.visual.transformer.resblocks),
         vision_dim=model.vision.dim,
         patches=model.vision.num_patches + 1,
         resampler_kv=kv,
-        resampler_other=_matmul_params(res) - kv,
+        # latents and time embeddings are 2-D parameters but no matmul weights
+        resampler_other=_matmul_params(res)
+        - kv
+        - res.latents.numel()
+        - res.time_embeddings.numel(),
         resampler_inner=int(first.to_q.weight.shape[0]) if first else 0,
         resampler_depth=len(res.layers),
         latents=int(res.latents.shape[0]),
@@ -83,7 +89,9 @@ def batch_flops(s: Shapes, batch: int, seq: int, images: int, frames: int, slots
     lm_fwd = 2 * s.lm_matmul * tokens + 4 * s.lm_layers * batch * seq * seq * s.lm_dim
     frames_total = images * frames
     vis_fwd = frames_total * (
-        2 * s.vision_matmul * s.patches + 4 * s.vision_layers * s.patches**2 * s.vision_dim
+        2 * s.vision_matmul * s.patches
+        + 2 * s.vision_patch * (s.patches - 1)
+        + 4 * s.vision_layers * s.patches**2 * s.vision_dim
     )
     media_tokens = frames * (s.patches - 1) + s.latents
     res_fwd = images * (

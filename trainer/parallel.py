@@ -54,9 +54,10 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def clean_name(name: str) -> str:
     """A parameter name without wrapper segments, stable across parallel settings."""
-    for part in ("module.", "_orig_mod.", "_checkpoint_wrapped_module."):
-        name = name.replace(part, "")
-    return name
+    parts = name.split(".")
+    if parts and parts[0] == "module":  # DDP's wrapper, always outermost
+        parts = parts[1:]
+    return ".".join(p for p in parts if p not in ("_orig_mod", "_checkpoint_wrapped_module"))
 
 
 def cast_frozen(model: nn.Module, dtype: torch.dtype) -> None:
@@ -76,14 +77,14 @@ def apply_activation_checkpointing(model: nn.Module) -> None:
             layer.xattn = checkpoint_wrapper(layer.xattn)
 
 
-def apply_compile(model: nn.Module) -> None:
+def apply_compile(model: nn.Module, backend: str = "inductor") -> None:
     """torch.compile per block (as torchtitan does): small graphs, shared across layers."""
     for layer in model.decoder_layers:
-        layer.decoder_layer.compile()
+        layer.decoder_layer.compile(backend=backend)
         if layer.xattn is not None:
-            layer.xattn.compile()
+            layer.xattn.compile(backend=backend)
     for layer in model.resampler.layers:
-        layer.compile()
+        layer.compile(backend=backend)
 
 
 def apply_ddp(model: nn.Module, info: DistInfo) -> nn.Module:

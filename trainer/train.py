@@ -121,40 +121,34 @@ def check_lengths(cfg: TrainConfig, flamingo: Flamingo) -> None:
             )
 
 
-def setup(cfg: TrainConfig) -> Session:
-    """Build model, optimizer and loaders; resume from the run's latest checkpoint if any."""
-    info = init_distributed()
-    if not active_datasets(cfg.data):
-        raise ConfigError("no_datasets", "give at least one --data NAME=PATH")
-    torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
-    flamingo, tokenizer, preprocess = build_flamingo(cfg.model)
-    check_lengths(cfg, flamingo)
-    output = Path(cfg.run.output)
-    resume = latest_checkpoint(output)
+def initial_weights(cfg: TrainConfig, flamingo: Flamingo, info: DistInfo) -> Path | None:
+    """Load the run's latest checkpoint (returned) or --init-from weights into the model."""
+    resume = latest_checkpoint(cfg.run.output)
     if resume is not None:
         load_trainable(flamingo, resume)
     elif cfg.run.init_from:
         from trainer.openflamingo import init_from_openflamingo
 
-        init_from_openflamingo(flamingo, cfg.run.init_from)
-    dtype = amp_dtype(cfg.run.precision, info.device)
-    flamingo.to(info.device)
-    if dtype is not None and info.device.type == "cuda":
-        cast_frozen(flamingo, dtype)
-    model = parallelize(
-        flamingo, info, cfg.run.parallel, cfg.run.activation_checkpointing, cfg.run.compile, dtype
-    )
-    optimizer = build_optimizer(model, cfg.optim)
-    scheduler = build_scheduler(optimizer, cfg.optim, cfg.run.steps)
-    step, data_states = 0, {}
-    if resume is not None:
-        resumed = load_training_state(resume, model, optimizer, scheduler, info)
-        step, data_states = resumed.step, resumed.data
-    if info.is_main:
-        output.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-        (output / "config.yaml").write_text(text)
-    loaders = {
+        report = init_from_openflamingo(flamingo, cfg.run.init_from)
+        if info.is_main:
+            print(
+                f"init-from {cfg.run.init_from}: {len(report.loaded)} tensors loaded, "
+                f"{len(report.kept)} kept at init {list(report.kept)[:4]}, "
+                f"{len(report.ignored)} ignored {list(report.ignored)[:4]}"
+            )
+    return resume
+
+
+def build_loaders(
+    cfg: TrainConfig,
+    tokenizer: Any,
+    flamingo: Flamingo,
+    preprocess: Any,
+    info: DistInfo,
+    states: dict,
+) -> dict[str, DatasetLoader]:
+    """One resumable loader per dataset with a path, in config order."""
+    return {
         d.name: DatasetLoader(
             d,
             tokenizer,
@@ -166,10 +160,43 @@ def setup(cfg: TrainConfig) -> Session:
             cfg.data.seed,
             cfg.data.prefetch_factor,
             pin_memory=info.device.type == "cuda",
-            state=data_states.get(d.name),
+            state=states.get(d.name),
         )
         for d in active_datasets(cfg.data)
     }
+
+
+def setup(cfg: TrainConfig) -> Session:
+    """Build model, optimizer and loaders; resume from the run's latest checkpoint if any."""
+    info = init_distributed()
+    if not active_datasets(cfg.data):
+        raise ConfigError("no_datasets", "give at least one --data NAME=PATH")
+    if cfg.eval.every and cfg.run.parallel == "fsdp":
+        # Generation on rank 0 alone cannot run through parameters sharded over all ranks.
+        raise ConfigError("eval_with_fsdp", "set eval.every=0 with run.parallel=fsdp")
+    torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
+    flamingo, tokenizer, preprocess = build_flamingo(cfg.model)
+    check_lengths(cfg, flamingo)
+    resume = initial_weights(cfg, flamingo, info)
+    dtype = amp_dtype(cfg.run.precision, info.device)
+    flamingo.to(info.device)
+    if dtype is not None and info.device.type == "cuda":
+        cast_frozen(flamingo, dtype)
+    run_cfg = cfg.run
+    model = parallelize(
+        flamingo, info, run_cfg.parallel, run_cfg.activation_checkpointing, run_cfg.compile, dtype
+    )
+    optimizer = build_optimizer(model, cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.optim, run_cfg.steps)
+    step, data_states = 0, {}
+    if resume is not None:
+        resumed = load_training_state(resume, model, optimizer, scheduler, info)
+        step, data_states = resumed.step, resumed.data
+    if info.is_main:
+        output = Path(run_cfg.output)
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    loaders = build_loaders(cfg, tokenizer, flamingo, preprocess, info, data_states)
     return Session(
         cfg,
         info,

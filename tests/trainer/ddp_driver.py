@@ -31,9 +31,15 @@ class Recorder:
 
 
 def main() -> None:
+    """argv: config, output dir, and optionally a step to stop at and resume from in-process."""
     cfg = load_config(sys.argv[1])
     out = Path(sys.argv[2])
     session = setup(cfg)
+    if len(sys.argv) > 3:  # simulate a restart: stop, then build everything again from disk
+        run(session, stop_after=int(sys.argv[3]))
+        for loader in session.loaders.values():
+            loader.close()
+        session = setup(cfg)
     seen: list = []
     session.loaders = {k: Recorder(v, seen) for k, v in session.loaders.items()}
     history = run(session)

@@ -1,0 +1,231 @@
+"""`curate video` end to end on local and 127.0.0.1-served clips: rows in = out + rejected."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import shutil
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curation.fetch import FetchConfig
+from curation.url_lists import UrlListConfig
+from curation.video import VideoConfig, VideoRef
+from pipelines.cli import CliError
+from pipelines.counting import REJECTED
+from pipelines.video import SAMPLES, SampleClips, add_parser, video_fetch_config
+from pipelines.video_inputs import iter_video_list, resolve_location
+from schemas import REJECTION_SCHEMA, VIDEO_SCHEMA, Rejection, read_table, row_to_video_sample
+from tests.fixtures.http_server import LocalHttpServer, Reply
+from tests.fixtures.videos import video_clips
+from tests.pipelines.beam_helpers import run_collect, tags
+
+__all__ = ["video_clips"]  # the session fixture, used by name
+COLUMN_ARGS = ["--video-column", "clip", "--caption-column", "text"]
+
+
+def _run(argv: list[str]) -> int:
+    """`curate video ARGV` through our own parser (until pipelines.cli registers it)."""
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args, rest = parser.parse_known_args(["video", *argv])
+    return args.func(args, rest)
+
+
+def _served(server: LocalHttpServer, clips, name: str, **headers: str) -> str:
+    server.route(f"/v/{name}", Reply(body=clips[name].path.read_bytes(), headers=headers))
+    return server.url(f"/v/{name}")
+
+
+@pytest.fixture(scope="module")
+def server():
+    with LocalHttpServer() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def video_list(video_clips, server, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A Parquet list mixing every kind of location and every kind of failure.
+
+    Returns the list path and, per row URL, the expected outcome: "frames:N" or a reason.
+    """
+    root = tmp_path_factory.mktemp("video_list")
+    (root / "clips").mkdir()
+    shutil.copy(video_clips["clock5.avi"].path, root / "clips" / "clock5.avi")
+    mp4 = {"Content-Type": "video/mp4"}
+    rows = [
+        (_served(server, video_clips, "h264.mp4", **mp4), "a test pattern", "frames:5"),
+        (_served(server, video_clips, "clock60.mp4", **mp4), "a minute of grey", "frames:8"),
+        (str(video_clips["mjpeg.avi"].path), "local mjpeg", "frames:5"),
+        ("clips/clock5.avi", "relative to the list", "frames:5"),
+        (video_clips["no_duration.webm"].path.as_uri(), "a file:// url", "frames:3"),
+        (_served(server, video_clips, "audio_only.m4a"), "just a tone", "no_video_stream"),
+        (server.url("/v/gone.mp4"), "a dead link", "fetch:http_status"),
+        (_served(server, video_clips, "truncated.mp4", **mp4), "cut short", "missing_frames"),
+        (str(video_clips["garbage.mp4"].path), "noise", "corrupt_container"),
+        (str(root / "nowhere.mp4"), "no such file", "unreadable_file"),
+    ]
+    server.route(
+        "/v/optout.mp4",
+        Reply(body=video_clips["h264.mp4"].path.read_bytes(), headers={"X-Robots-Tag": "noai"}),
+    )
+    rows.append((server.url("/v/optout.mp4"), "opted out", "fetch:opt_out"))
+    urls = [u for u, _, _ in rows] + [str(video_clips["h264.mp4"].path), "", "http://x/y.mp4"]
+    captions = [c for _, c, _ in rows] + [None, "no url", "   "]
+    expected = {resolve_location(u, str(root / "list.parquet")): e for u, _, e in rows}
+    table = pa.table({"clip": urls, "text": captions, "other": list(range(len(urls)))})
+    pq.write_table(table, root / "list.parquet")
+    return root / "list.parquet", expected
+
+
+def _rows(out: Path, name: str, schema: pa.Schema) -> list[dict]:
+    rows: list[dict] = []
+    for path in sorted(glob.glob(str(out / f"{name}-*.parquet"))):
+        rows += read_table(path, schema).to_pylist()
+    return rows
+
+
+@pytest.fixture(scope="module")
+def curated(video_list, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("video_out")
+    argv = ["--input", str(video_list[0]), "--output", str(out), *COLUMN_ARGS]
+    argv += ["--allow-network", "127.0.0.1/32", "--quiet"]
+    assert _run(argv) == 0
+    return out
+
+
+def test_every_row_ends_as_a_sample_or_a_rejection(video_list, curated):
+    _, expected = video_list
+    samples = [row_to_video_sample(r) for r in _rows(curated, "samples", VIDEO_SCHEMA)]
+    rejections = _rows(curated, "rejections", REJECTION_SCHEMA)
+    got = {s.url: f"frames:{len(s.frames)}" for s in samples}
+    got.update({r["key"]: r["reason"] for r in rejections if r["stage"] == "video"})
+    assert got == expected
+    read_reasons = sorted(r["reason"] for r in rejections if r["stage"] == "read")
+    assert read_reasons == ["empty_caption", "empty_caption", "missing_url"]
+    assert len(samples) + len(rejections) == 14
+
+
+def test_samples_hold_frames_at_their_times(curated):
+    samples = {
+        s.caption: s for s in map(row_to_video_sample, _rows(curated, "samples", VIDEO_SCHEMA))
+    }
+    minute = samples["a minute of grey"]
+    assert minute.frame_times == pytest.approx([k * 7.5 for k in range(8)])
+    assert minute.fps == pytest.approx(8 / 60) and minute.duration == pytest.approx(60, abs=0.05)
+    pattern = samples["a test pattern"]
+    assert pattern.frame_times == (0, 1, 2, 3, 4) and pattern.fps == 1.0
+    assert (pattern.width, pattern.height) == (64, 48)
+    assert all(f[:2] == b"\xff\xd8" for s in samples.values() for f in s.frames)
+    assert len({s.sample_id for s in samples.values()}) == len(samples)
+
+
+def test_summary_balances(curated):
+    summary = json.loads((curated / "summary.json").read_text())
+    assert summary["clips"] == {
+        "in": 14, "kept": 5, "rejected": 9, "balanced": True, "frames": 26
+    }  # fmt: skip
+    for stage in ("read", "video"):
+        assert summary["stages"][stage]["balanced"]
+    assert summary["stages"]["video"]["rejected"]["fetch:http_status"] == 1
+    assert summary["outputs"]["samples"]["rows"] == 5
+    assert summary["outputs"]["rejections"]["rows"] == 9
+
+
+def test_output_of_an_earlier_run_is_not_mixed(video_list, curated):
+    with pytest.raises(CliError, match="--overwrite"):
+        _run(["--input", str(video_list[0]), "--output", str(curated), *COLUMN_ARGS])
+
+
+def test_cli_refuses_bad_options(tmp_path):
+    out = str(tmp_path / "o")
+    (tmp_path / "list.txt").write_text("x")
+    with pytest.raises(CliError, match="expected one of"):
+        _run(["--input", str(tmp_path / "list.txt"), "--output", out])
+    (tmp_path / "clips.tar").write_bytes(b"")
+    with pytest.raises(CliError, match="not a video list"):
+        _run(["--input", str(tmp_path / "clips.tar"), "--output", out])
+    with pytest.raises(CliError, match="matches no file"):
+        _run(["--input", str(tmp_path / "*.csv"), "--output", out])
+    (tmp_path / "list.csv").write_text("url,caption\na.mp4,x\n")
+    with pytest.raises(CliError, match="no column clip"):
+        _run(["--input", str(tmp_path / "list.csv"), "--output", out, "--video-column", "clip"])
+    with pytest.raises(CliError, match="fps"):
+        _run(["--input", str(tmp_path / "list.csv"), "--output", out, "--fps", "0"])
+
+
+# ------------------------------------------------------------------ list files
+
+COLUMNS = UrlListConfig()  # url, caption
+
+
+def test_csv_tsv_jsonl_lists(tmp_path):
+    (tmp_path / "a.csv").write_text('url,caption\nclips/a.mp4,"1999"\nhttp://h/b.mp4, \n')
+    (tmp_path / "a.tsv").write_text("url\tcaption\n/abs/a.mp4\tx\n")
+    jsonl_text = '{"url": "file:///c.mp4", "caption": "c"}\n{"url": 7}\n[1]\n{bad\n'
+    (tmp_path / "a.jsonl").write_text(jsonl_text)
+    csv = list(iter_video_list(str(tmp_path / "a.csv"), COLUMNS))
+    assert csv[0] == VideoRef(str(tmp_path / "clips/a.mp4"), "1999", f"{tmp_path}/a.csv#row0")
+    assert isinstance(csv[1], Rejection) and csv[1].reason == "empty_caption"
+    tsv = list(iter_video_list(str(tmp_path / "a.tsv"), COLUMNS))
+    assert [r.url for r in tsv] == ["/abs/a.mp4"]
+    jsonl = list(iter_video_list(str(tmp_path / "a.jsonl"), COLUMNS))
+    assert jsonl[0].url == "file:///c.mp4"
+    reasons = [r.reason for r in jsonl[1:]]
+    assert reasons == ["missing_url", "malformed_row", "malformed_row"]
+
+
+def test_unreadable_lists_become_one_rejection(tmp_path):
+    (tmp_path / "a.csv").write_text("link,caption\nx,y\n")
+    (tmp_path / "b.parquet").write_bytes(b"not parquet")
+    (tmp_path / "c.tar").write_bytes(b"")
+    got = {n: list(iter_video_list(str(tmp_path / n), COLUMNS)) for n in ("a.csv", "b.parquet")}
+    got["c.tar"] = list(iter_video_list(str(tmp_path / "c.tar"), COLUMNS))
+    reasons = {n: [(r.reason, r.key) for r in rows] for n, rows in got.items()}
+    assert reasons == {
+        "a.csv": [("missing_column", str(tmp_path / "a.csv"))],
+        "b.parquet": [("unreadable_file", str(tmp_path / "b.parquet"))],
+        "c.tar": [("unknown_format", str(tmp_path / "c.tar"))],
+    }
+
+
+def test_relative_locations_on_remote_lists():
+    assert resolve_location("a/b.mp4", "gs://bucket/lists/l.csv") == "gs://bucket/lists/a/b.mp4"
+    assert resolve_location("https://h/x.mp4", "gs://bucket/l.csv") == "https://h/x.mp4"
+    assert resolve_location("/abs/x.mp4", "gs://bucket/l.csv") == "/abs/x.mp4"
+
+
+# ------------------------------------------------------------------ the stage on its own
+
+
+def test_sample_clips_stage_counts_and_http_switch(video_clips, server):
+    refs = [
+        VideoRef(str(video_clips["mjpeg.avi"].path), "ok", "l#0"),
+        VideoRef(server.url("/v/h264.mp4"), "no http", "l#1"),
+        VideoRef("ftp://h/x.mp4", "odd scheme", "l#2"),
+    ]
+    outputs, counters = run_collect(
+        lambda p: tags(
+            p | beam.Create(refs) | SampleClips(VideoConfig(), FetchConfig(), fetch_http=False),
+            SAMPLES,
+        )
+    )
+    assert [s.caption for s in outputs[SAMPLES]] == ["ok"]
+    reasons = sorted(r.reason for r in outputs[REJECTED])
+    assert reasons == ["http_disabled", "unreadable_file"]
+    video = counters["video"]
+    assert video["in"] == 3 and video["out"] == 1 and video["frames"] == 5
+    assert video["in"] == video["out"] + sum(
+        v for k, v in video.items() if k.startswith("rejected.")
+    )
+
+
+def test_video_fetch_config_keeps_the_guards():
+    cfg = video_fetch_config(VideoConfig(max_bytes=1234), ("127.0.0.1/32",))
+    assert cfg.max_bytes == 1234 and cfg.allow_networks == ("127.0.0.1/32",)
+    assert cfg.honour_opt_out and cfg.accept.startswith("video/")
