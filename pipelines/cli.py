@@ -23,11 +23,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from curation.chunking import ChunkConfig
 from curation.dedup import DedupConfig, ImageDedupConfig
+from curation.eval_index import DecontamConfig, EvalIndexError
 from curation.fetch import FetchConfig
 from curation.images import ImageConfig
 from curation.language import LanguageConfig
 from curation.minhash import MinHashConfig
-from pipelines import video
+from pipelines import evalset, video
+from pipelines.decontam import check_eval_index
 from pipelines.m3w import M3WConfig, build_m3w, input_kind
 from pipelines.summary import (
     build_summary,
@@ -36,6 +38,7 @@ from pipelines.summary import (
     format_table,
     write_summary,
 )
+from schemas import SchemaVersionError
 
 log = logging.getLogger("curate")
 M3W_STAGES = (
@@ -46,9 +49,10 @@ M3W_STAGES = (
     "dedup_paragraphs",
     "images",
     "dedup_images",
+    "decontam",
     "chunk",
 )
-OUTPUT_NAMES = ("samples", "rejections")
+OUTPUT_NAMES = ("samples", "rejections", "decontam-hits")
 
 M3W_EXAMPLES = """examples:
   curate make-sample sample/
@@ -141,6 +145,19 @@ def _m3w_parser(sub: argparse._SubParsersAction) -> None:
         help="resize images so their longer side is at most this",
     )
     p.add_argument(
+        "--eval-index",
+        metavar="DIR",
+        help="eval-set index (curate evalset-index): drop crawl images that are "
+        "near-duplicates of evaluation images",
+    )
+    p.add_argument(
+        "--eval-radius",
+        type=int,
+        default=DecontamConfig.radius,
+        help="pHash Hamming radius for an eval match (default %(default)s; "
+        "see bench/dedup_quality.py)",
+    )
+    p.add_argument(
         "--no-dedup",
         action="store_true",
         help="keep duplicates (default: MinHash-LSH documents, exact paragraphs, "
@@ -200,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     _m3w_parser(sub)
     _sample_parser(sub)
     video.add_parser(sub)
+    evalset.add_parser(sub)
     return parser
 
 
@@ -248,6 +266,8 @@ def m3w_config(args: argparse.Namespace, inputs: Sequence[str]) -> M3WConfig:
         image=replace(ImageConfig(), min_side=args.min_image_side, max_side=args.max_image_side),
         fetch=replace(FetchConfig(), allow_networks=args.allow_network),
         dedup=dedup_config(args),
+        eval_index=args.eval_index,
+        decontam=replace(DecontamConfig(), radius=args.eval_radius),
         chunk=replace(
             ChunkConfig(),
             max_tokens=args.max_tokens,
@@ -283,8 +303,13 @@ def check_tokenizer(path: str) -> None:
 def run_m3w(args: argparse.Namespace, beam_args: list[str]) -> int:
     inputs = expand_inputs(args.input)
     check_tokenizer(args.tokenizer)
-    prepare_output(args.output, args.overwrite)
     cfg = m3w_config(args, inputs)
+    if cfg.eval_index:
+        try:
+            check_eval_index(cfg.eval_index, cfg.decontam)
+        except (EvalIndexError, SchemaVersionError) as e:
+            raise CliError(f"--eval-index {cfg.eval_index!r}: {e}") from None
+    prepare_output(args.output, args.overwrite)
     options = PipelineOptions(beam_args)
     log.info("curating %d input file(s) → %s", len(inputs), args.output)
     started = time.monotonic()

@@ -19,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from curation.chunking import ChunkConfig, ChunkingError, chunk_document
 from curation.dedup import DedupConfig
+from curation.eval_index import DecontamConfig
 from curation.fetch import FetchConfig
 from curation.html import ExtractConfig, ExtractionError, page_to_document
 from curation.images import ImageConfig
@@ -29,6 +30,7 @@ from curation.text_filters import TextFilterConfig, apply_text_filters
 from curation.tokenizer import TokenizerError, load_tokenizer, tokenizer_info, tokenizer_name
 from curation.warc import iter_warc_stream
 from pipelines.counting import REJECTED, StageCounters
+from pipelines.decontam import HITS, DropEvalDuplicates, WriteDecontamHits
 from pipelines.dedup import CorpusDedup
 from pipelines.dedup_images import DedupImages
 from pipelines.images import FetchImages
@@ -54,7 +56,7 @@ class M3WConfig:
     base_url: str | None = None  # page URL for plain HTML files (default: file:// path)
     fetch_http: bool = True  # fetch images missing from the WARC and mirror over HTTP(S)
     num_shards: int = 0  # 0 lets the runner decide
-    eval_index: str | None = None  # decontamination hook (see DropEvalDuplicates)
+    eval_index: str | None = None  # eval-set index directory: drop near-duplicate images
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     text: TextFilterConfig = field(default_factory=TextFilterConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)
@@ -62,6 +64,7 @@ class M3WConfig:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     chunk: ChunkConfig = field(default_factory=ChunkConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
 
 
 def input_kind(path: str) -> str:
@@ -225,29 +228,6 @@ class FilterText(beam.PTransform):
         ).with_outputs(REJECTED, main="documents")
 
 
-# ---------------------------------------------------------------- decontamination hook
-
-
-class DropEvalDuplicates(beam.PTransform):
-    """Hook for removing near-duplicates of evaluation-set images (decontamination).
-
-    Not implemented in this release: with ``eval_index=None`` (the only value the CLI
-    accepts today) it passes documents through unchanged. The decontamination issue
-    replaces the body; the pipeline already calls it between images and chunking, where
-    a dropped image must leave the document before its marker is written.
-    """
-
-    def __init__(self, eval_index: str | None) -> None:
-        super().__init__()
-        if eval_index is not None:
-            raise NotImplementedError(
-                "eval-set decontamination is not implemented yet; run without --eval-index"
-            )
-
-    def expand(self, docs: beam.PCollection) -> beam.PCollection:
-        return docs
-
-
 # ---------------------------------------------------------------- chunk
 
 
@@ -323,8 +303,11 @@ def build_m3w(pipeline: beam.Pipeline, cfg: M3WConfig) -> None:
         with_images, image_dedup_rejections = deduped["documents"], deduped[REJECTED]
     else:
         image_dedup_rejections = pipeline | "NoImageDedup" >> beam.Create([])
-    clean = with_images | "DropEvalDuplicates" >> DropEvalDuplicates(cfg.eval_index)
-    chunked = clean | "ChunkM3W" >> ChunkM3W(cfg.tokenizer, cfg.chunk)
+    # A dropped eval image leaves its document here, before its marker is written.
+    clean = with_images | "DropEvalDuplicates" >> DropEvalDuplicates(cfg.eval_index, cfg.decontam)
+    chunked = clean["documents"] | "ChunkM3W" >> ChunkM3W(cfg.tokenizer, cfg.chunk)
+    if cfg.eval_index:
+        _ = clean[HITS] | "WriteDecontamHits" >> WriteDecontamHits(cfg.output, cfg.num_shards)
 
     _ = chunked["samples"] | "WriteSamples" >> WriteRecords(
         cfg.output, "samples", M3W_SCHEMA, m3w_sample_to_row, cfg.num_shards
@@ -336,6 +319,7 @@ def build_m3w(pipeline: beam.Pipeline, cfg: M3WConfig) -> None:
         dedup_rejections,
         image_rejections,
         image_dedup_rejections,
+        clean[REJECTED],
         chunked[REJECTED],
     ) | "AllRejections" >> beam.Flatten()
     _ = rejections | "WriteRejections" >> WriteRejections(cfg.output)

@@ -279,3 +279,67 @@ def test_outputs_are_plain_parquet(curated):
     path = glob.glob(str(curated / "samples-*.parquet"))[0]
     meta = pq.read_schema(path).metadata
     assert meta[b"interleaf.schema"] == b"m3w_sample" and meta[b"interleaf.version"] == b"1"
+
+
+def test_eval_index_decontaminates_the_crawl_and_reports(sample, curated, tmp_path):
+    from curation.warc import iter_warc
+    from schemas import WarcImage
+
+    samples = _rows(curated, "samples")
+    kept_urls = [img["url"] for s in samples for img in s["images"]]
+    planted = kept_urls[:2]
+    evalset = tmp_path / "evalset"
+    evalset.mkdir()
+    for rec in iter_warc(str(sample / "sample.warc.gz")):
+        if isinstance(rec, WarcImage) and rec.url in planted:
+            (evalset / f"{planted.index(rec.url)}.img").write_bytes(rec.content)
+    index = tmp_path / "index"
+    assert (
+        main(
+            [
+                "evalset-index",
+                "--name",
+                "planted",
+                "--images",
+                str(evalset / "*.img"),
+                "--output",
+                str(index),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "decontam"
+    assert _curate(sample, out, "--eval-index", str(index)) == 0
+    hits = [r for r in _rows(out, "rejections") if r["stage"] == "decontam"]
+    assert sorted({r["key"] for r in hits}) == sorted(planted)
+    assert all(r["reason"] == "eval_duplicate" and r["detail"].startswith("planted/") for r in hits)
+    after = [img["url"] for s in _rows(out, "samples") for img in s["images"]]
+    assert not set(after) & set(planted)
+    assert len(after) == len(kept_urls) - sum(kept_urls.count(u) for u in planted)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stages"]["decontam"]["rejected"]["eval_duplicate"] == len(hits)
+    assert summary["documents"]["balanced"]
+    assert main(["decontam-report", str(out)]) == 0
+    page = (out / "decontam-report" / "index.html").read_text()
+    assert "planted" in page and (out / "decontam-report" / "chart.png").stat().st_size > 0
+
+
+def test_eval_index_errors_are_user_errors(sample, tmp_path, capsys):
+    assert (
+        main(
+            [
+                "m3w",
+                "--input",
+                str(sample / "*.warc.gz"),
+                "--output",
+                str(tmp_path / "o"),
+                "--tokenizer",
+                str(sample / "tokenizer"),
+                "--eval-index",
+                str(tmp_path / "missing"),
+            ]
+        )
+        == 2
+    )
+    assert "--eval-index" in capsys.readouterr().err
