@@ -17,78 +17,23 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.eval_index import read_thumbnails
-from schemas import REJECTION_SCHEMA, check_schema
-from schemas.base import versioned
+from schemas import (
+    DECONTAM_HIT_SCHEMA,
+    REJECTION_SCHEMA,
+    DecontamHit,
+    check_schema,
+    row_to_hit,
+)
 
 STAGE = "decontam"
 REASON = "eval_duplicate"
 HITS_NAME = "decontam-hits"
 REPORT_DIR = "decontam-report"
 _DETAIL = re.compile(r"^(?P<dataset>[^/\s]+)/(?P<image_id>.*) distance=(?P<distance>\d+)")
-
-
-@dataclass(frozen=True)
-class DecontamHit:
-    """One crawl image dropped as a near-duplicate of an eval image (for the report)."""
-
-    key: str  # the crawl image URL (the rejection key)
-    dataset: str
-    split: str
-    image_id: str
-    distance: int
-    cosine: float | None
-    thumbnail: bytes  # small JPEG of the crawl image
-    eval_index: str  # the index directory, where the eval thumbnails are
-
-
-DECONTAM_HIT_SCHEMA = versioned(
-    pa.schema(
-        [
-            pa.field("key", pa.string(), nullable=False),
-            pa.field("dataset", pa.string(), nullable=False),
-            pa.field("split", pa.string(), nullable=False),
-            pa.field("image_id", pa.string(), nullable=False),
-            pa.field("distance", pa.int32(), nullable=False),
-            pa.field("cosine", pa.float32()),
-            pa.field("thumbnail", pa.binary(), nullable=False),
-            pa.field("eval_index", pa.string(), nullable=False),
-        ]
-    ),
-    "decontam_hit",
-    1,
-)
-
-
-def hit_to_row(h: DecontamHit) -> dict[str, Any]:
-    return {
-        "key": h.key,
-        "dataset": h.dataset,
-        "split": h.split,
-        "image_id": h.image_id,
-        "distance": h.distance,
-        "cosine": h.cosine,
-        "thumbnail": h.thumbnail,
-        "eval_index": h.eval_index,
-    }
-
-
-def row_to_hit(row: dict[str, Any]) -> DecontamHit:
-    return DecontamHit(
-        row["key"],
-        row["dataset"],
-        row["split"],
-        row["image_id"],
-        int(row["distance"]),
-        None if row["cosine"] is None else float(row["cosine"]),
-        row["thumbnail"],
-        row["eval_index"],
-    )
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,13 @@ from PIL import Image
 
 from curation.hamming_index import HammingIndex, HammingMatches
 from curation.images import ImageConfig, process_image
-from schemas import EVAL_INDEX_SCHEMA, EvalIndexEntry, check_schema, eval_entry_to_row
-from schemas.base import versioned
+from schemas import (
+    EVAL_INDEX_SCHEMA,
+    THUMBNAIL_SCHEMA,
+    EvalIndexEntry,
+    check_schema,
+    eval_entry_to_row,
+)
 
 if TYPE_CHECKING:  # embedding_verify imports this module
     from curation.embedding_verify import EmbeddingConfig
@@ -40,18 +45,6 @@ EMBEDDING_MODEL_KEY = b"interleaf.embedding_model"
 THUMBNAILS_DIR = "thumbnails"
 REJECTED_DIR = "rejected"
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
-
-# The report's view of an eval image (a sidecar of the index, not a training record).
-THUMBNAIL_SCHEMA = versioned(
-    pa.schema(
-        [
-            pa.field("image_id", pa.string(), nullable=False),
-            pa.field("thumbnail", pa.binary(), nullable=False),
-        ]
-    ),
-    "eval_thumbnail",
-    1,
-)
 
 
 class EvalIndexError(Exception):

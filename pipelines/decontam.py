@@ -21,14 +21,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils import shared
 
-from curation.decontam_report import (
-    DECONTAM_HIT_SCHEMA,
-    HITS_NAME,
-    REASON,
-    STAGE,
-    DecontamHit,
-    hit_to_row,
-)
+from curation.decontam_report import HITS_NAME, REASON, STAGE
 from curation.eval_index import (
     DecontamConfig,
     EvalIndex,
@@ -39,7 +32,16 @@ from curation.eval_index import (
 )
 from pipelines.counting import REJECTED, StageCounters
 from pipelines.io import WriteRecords
-from schemas import EVAL_INDEX_SCHEMA, Document, ImageNode, ImageRecord, check_schema
+from schemas import (
+    DECONTAM_HIT_SCHEMA,
+    EVAL_INDEX_SCHEMA,
+    DecontamHit,
+    Document,
+    ImageNode,
+    ImageRecord,
+    check_schema,
+    hit_to_row,
+)
 
 log = logging.getLogger(__name__)
 

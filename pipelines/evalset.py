@@ -17,7 +17,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from curation.decontam_report import ReportConfig, build_report
 from curation.eval_index import (
-    THUMBNAIL_SCHEMA,
     EvalIndexConfig,
     EvalIndexError,
     HashedImage,
@@ -37,7 +36,13 @@ from curation.eval_sources import (
 )
 from pipelines.counting import REJECTED, StageCounters
 from pipelines.summary import collect_counters
-from schemas import REJECTION_SCHEMA, Rejection, eval_entry_to_row, rejection_to_row
+from schemas import (
+    REJECTION_SCHEMA,
+    THUMBNAIL_SCHEMA,
+    Rejection,
+    eval_entry_to_row,
+    rejection_to_row,
+)
 
 log = logging.getLogger("curate")
 

@@ -145,3 +145,17 @@ class EvalIndexEntry:
     dhash: int | None = None
     sha256: str | None = None
     embedding: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class DecontamHit:
+    """One crawl image dropped as a near-duplicate of an eval image (for the report)."""
+
+    key: str  # the crawl image URL (the rejection key)
+    dataset: str
+    split: str
+    image_id: str
+    distance: int
+    cosine: float | None
+    thumbnail: bytes  # small JPEG of the crawl image
+    eval_index: str  # the index directory, where the eval thumbnails are

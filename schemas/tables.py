@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from schemas.base import versioned
 from schemas.records import (
+    DecontamHit,
     Document,
     EvalIndexEntry,
     ImageNode,
@@ -130,6 +131,35 @@ EVAL_INDEX_SCHEMA = versioned(
         ]
     ),
     "eval_index",
+    1,
+)
+
+# The report's view of an eval image (a sidecar of the index, not a training record).
+THUMBNAIL_SCHEMA = versioned(
+    pa.schema(
+        [
+            pa.field("image_id", pa.string(), nullable=False),
+            pa.field("thumbnail", pa.binary(), nullable=False),
+        ]
+    ),
+    "eval_thumbnail",
+    1,
+)
+
+DECONTAM_HIT_SCHEMA = versioned(
+    pa.schema(
+        [
+            pa.field("key", pa.string(), nullable=False),
+            pa.field("dataset", pa.string(), nullable=False),
+            pa.field("split", pa.string(), nullable=False),
+            pa.field("image_id", pa.string(), nullable=False),
+            pa.field("distance", pa.int32(), nullable=False),
+            pa.field("cosine", pa.float32()),
+            pa.field("thumbnail", pa.binary(), nullable=False),
+            pa.field("eval_index", pa.string(), nullable=False),
+        ]
+    ),
+    "decontam_hit",
     1,
 )
 
@@ -285,4 +315,30 @@ def row_to_eval_entry(row: dict[str, Any]) -> EvalIndexEntry:
         dhash=int(row["dhash"]) if row.get("dhash") is not None else None,
         sha256=row.get("sha256"),
         embedding=tuple(float(x) for x in emb) if emb is not None else None,
+    )
+
+
+def hit_to_row(h: DecontamHit) -> dict[str, Any]:
+    return {
+        "key": h.key,
+        "dataset": h.dataset,
+        "split": h.split,
+        "image_id": h.image_id,
+        "distance": h.distance,
+        "cosine": h.cosine,
+        "thumbnail": h.thumbnail,
+        "eval_index": h.eval_index,
+    }
+
+
+def row_to_hit(row: dict[str, Any]) -> DecontamHit:
+    return DecontamHit(
+        row["key"],
+        row["dataset"],
+        row["split"],
+        row["image_id"],
+        int(row["distance"]),
+        None if row["cosine"] is None else float(row["cosine"]),
+        row["thumbnail"],
+        row["eval_index"],
     )

@@ -11,17 +11,21 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from curation.decontam_report import (
-    DECONTAM_HIT_SCHEMA,
-    DecontamHit,
     ReportConfig,
     build_report,
-    hit_to_row,
     parse_detail,
     worst_matches,
 )
 from curation.eval_index import make_thumbnail
 from curation.eval_sources import build_eval_dataset, image_file_tasks
-from schemas import REJECTION_SCHEMA, Rejection, rejection_to_row
+from schemas import (
+    DECONTAM_HIT_SCHEMA,
+    REJECTION_SCHEMA,
+    DecontamHit,
+    Rejection,
+    hit_to_row,
+    rejection_to_row,
+)
 from tests.fixtures.eval_sets import photo, write_folder
 
 EVIL_URL = 'https://x.example/<script>alert("x")</script>.jpg'

@@ -179,3 +179,55 @@ def test_pair_video_and_eval_index_rows_round_trip(tmp_path):
         validate(r, EVAL_INDEX_SCHEMA)
     back = _roundtrip(rows, EVAL_INDEX_SCHEMA, tmp_path)
     assert [row_to_eval_entry(r) for r in back] == entries
+
+
+def test_decontam_hit_and_eval_thumbnail_rows_round_trip(tmp_path):
+    from schemas import (
+        DECONTAM_HIT_SCHEMA,
+        THUMBNAIL_SCHEMA,
+        DecontamHit,
+        hit_to_row,
+        row_to_hit,
+    )
+
+    hits = [
+        # 0.5 is exact in float32, so equality after the round trip is meaningful.
+        DecontamHit("https://a.example/i.jpg", "coco", "val", "42", 3, 0.5, b"\xff\xd8j", "/ix"),
+        DecontamHit("https://a.example/j.jpg", "vizwiz", "test", "7", 0, None, b"t", "gs://ix"),
+    ]
+    rows = [hit_to_row(h) for h in hits]
+    for r in rows:
+        validate(r, DECONTAM_HIT_SCHEMA)
+    assert [row_to_hit(r) for r in _roundtrip(rows, DECONTAM_HIT_SCHEMA, tmp_path)] == hits
+
+    thumbs = [{"image_id": "42", "thumbnail": b"\xff\xd8t"}]
+    validate(thumbs[0], THUMBNAIL_SCHEMA)
+    assert _roundtrip(thumbs, THUMBNAIL_SCHEMA, tmp_path) == thumbs
+    with pytest.raises(SchemaValidationError, match="thumbnail: null"):
+        validate({"image_id": "1", "thumbnail": None}, THUMBNAIL_SCHEMA)
+
+
+def test_decontam_hit_and_eval_thumbnail_keep_their_v1_identity_and_layout():
+    """Runs and indexes written before these schemas moved into `schemas` must still read."""
+    from schemas import DECONTAM_HIT_SCHEMA, THUMBNAIL_SCHEMA
+
+    assert schema_identity(DECONTAM_HIT_SCHEMA) == ("decontam_hit", 1)
+    assert schema_identity(THUMBNAIL_SCHEMA) == ("eval_thumbnail", 1)
+    layout = [(f.name, str(f.type), f.nullable) for f in DECONTAM_HIT_SCHEMA]
+    assert layout == [
+        ("key", "string", False),
+        ("dataset", "string", False),
+        ("split", "string", False),
+        ("image_id", "string", False),
+        ("distance", "int32", False),
+        ("cosine", "float", True),
+        ("thumbnail", "binary", False),
+        ("eval_index", "string", False),
+    ]
+    layout = [(f.name, str(f.type), f.nullable) for f in THUMBNAIL_SCHEMA]
+    assert layout == [("image_id", "string", False), ("thumbnail", "binary", False)]
+    # A file stamped with another version is refused, naming both versions.
+    with pytest.raises(SchemaVersionError, match=r"version 2.*version 1"):
+        check_schema(versioned(DECONTAM_HIT_SCHEMA, "decontam_hit", 2), DECONTAM_HIT_SCHEMA)
+    with pytest.raises(SchemaVersionError, match="'eval_thumbnail' records, expected"):
+        check_schema(THUMBNAIL_SCHEMA, DECONTAM_HIT_SCHEMA)
