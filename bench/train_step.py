@@ -3,25 +3,29 @@
     python bench/train_step.py                       # CPU, tiny shapes (random weights)
     python bench/train_step.py --device cuda --shape realistic   # ViT-L/14 + ~1B Llama, bf16, MFU
 
-The baseline is the `open-flamingo` package's model code (pip install --no-deps open-flamingo
-einops einops-exts; or --open-flamingo-path DIR holding them). It runs with transformers 5.x on
-Llama-family and OPT decoders, not on GPT-2 (transformers 5 calls GPT-2 blocks with positional
-arguments its FlamingoLayer.forward(lang_x, attention_mask, **kw) cannot take), so the LM here is
-a Llama. Without the package, the baseline is our model with a plain masked-einsum xattn.
+The baseline is the `open-flamingo` package's model code, which scripts/setup.sh installs into
+.venv with --no-deps (open-flamingo==2.0.1, einops, einops-exts); it is found there by default,
+even under another interpreter of the same Python version, and --open-flamingo-path DIR holding
+those packages takes precedence. It runs with transformers 5.x on Llama-family and OPT decoders,
+not on GPT-2 (transformers 5 calls GPT-2 blocks with positional arguments its
+FlamingoLayer.forward(lang_x, attention_mask, **kw) cannot take), so the LM here is a Llama.
+Without the package, the baseline is our model with a plain masked-einsum xattn.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import statistics
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trainer.config import ModelConfig
 from trainer.flops import batch_flops, model_shapes, peak_flops
@@ -31,6 +35,8 @@ from trainer.model.vision import build_vision_encoder
 from trainer.parallel import cast_frozen
 from trainer.tokenizer import SpecialIds
 from trainer.train import lm_loss
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -222,16 +228,32 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--batch", type=int, default=None)
     p.add_argument(
-        "--open-flamingo-path", default=None, help="directory with open_flamingo, einops"
+        "--open-flamingo-path",
+        default=None,
+        help="directory with open_flamingo, einops, einops_exts (default: the repo's .venv)",
     )
     p.add_argument("--no-baseline", action="store_true", help="measure interleaf only (MFU runs)")
     return p.parse_args()
 
 
+def add_open_flamingo_path(path: str | None) -> None:
+    """Make `open_flamingo` importable: from `path` if given, else from the repo's .venv."""
+    if path:
+        sys.path.insert(0, path)
+        return
+    if importlib.util.find_spec("open_flamingo") is not None:
+        return
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = REPO / ".venv" / "lib" / version / "site-packages"
+    if (site / "open_flamingo").is_dir():
+        # Appended, not prepended: this interpreter's own torch/transformers must win; only
+        # the pure-Python packages it lacks (open_flamingo, einops, einops_exts) come from here.
+        sys.path.append(str(site))
+
+
 def main() -> None:
     args = parse_args()
-    if args.open_flamingo_path:
-        sys.path.insert(0, args.open_flamingo_path)
+    add_open_flamingo_path(args.open_flamingo_path)
     shape = SHAPES[args.shape]
     if args.batch:
         shape = Shape(**{**shape.__dict__, "batch": args.batch})
@@ -285,15 +307,17 @@ def report(
         f"batch {shape.batch} x {shape.seq} tokens, {int(batch['counts'].sum())} images "
         f"(max {shape.max_images}/sample), {args.steps} interleaved timed steps per model"
     )
-    base = min(times["open-flamingo"]) if "open-flamingo" in times else None
+    baseline = "open-flamingo" if "open-flamingo" in times else "interleaf, masked-einsum xattn"
+    base = min(times[baseline]) if baseline in times else None
+    print(f"baseline: {baseline}")
     print(
         f"{'model':32} {'best ms':>8} {'median ms':>9} {'tokens/s':>9} {'samples/s':>9} "
-        f"{'MFU':>6} {'vs OF':>6}"
+        f"{'MFU':>6} {'vs base':>7}"
     )
     for model, ts in times.items():
         best, median = min(ts), statistics.median(ts)
         mfu = f"{flops / best / peak:6.1%}" if peak and model.startswith("interleaf") else "     -"
-        ratio = f"{base / best:6.2f}" if base else "     -"
+        ratio = f"{base / best:7.2f}" if base else "      -"
         print(
             f"{model:32} {best * 1e3:8.1f} {median * 1e3:9.1f} {tokens / best:9.0f} "
             f"{shape.batch / best:9.2f} {mfu} {ratio}"

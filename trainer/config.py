@@ -124,6 +124,19 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
+SHIPPED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def config_path(path: str | Path) -> Path:
+    """`path` as given, or a config shipped in trainer/configs/ named bare ("tiny-cpu")."""
+    given = Path(path)
+    if given.exists() or given.parent != Path("."):
+        return given
+    # An installed package has no trainer/configs/ under the working directory.
+    shipped = SHIPPED_CONFIGS / f"{given.name.removesuffix('.yaml')}.yaml"
+    return shipped if shipped.is_file() else given
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: Iterable[str] = (),
@@ -132,8 +145,9 @@ def load_config(
     """Read a YAML file, apply `key.path=value` overrides and `name=path` data flags."""
     raw: dict[str, Any] = {}
     if path is not None:
+        path = config_path(path)
         try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
+            raw = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as e:
             raise ConfigError("unreadable_config", f"{path}: {e}") from e
         if not isinstance(raw, dict):

@@ -15,8 +15,8 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from schemas.base import SchemaVersionError, check_schema, versioned
-from schemas.tables import IMAGE_TYPE, M3W_SCHEMA
+from schemas.base import SchemaVersionError, check_schema, schema_identity
+from schemas.tables import M3W_SCHEMA, PAIR_SCHEMA, VIDEO_SCHEMA
 from trainer.config import DatasetConfig
 from trainer.errors import DataError, SampleError
 from trainer.samples import (
@@ -30,35 +30,11 @@ from trainer.samples import (
 )
 from trainer.tokenizer import SpecialIds
 
-# What the trainer expects of pair and video shards until schemas/ defines them
-# (DESIGN.md: pair = `image` struct + `caption`; video = JPEG `frames` + caption, fps, duration).
-PAIR_SCHEMA = versioned(
-    pa.schema(
-        [
-            pa.field("image", IMAGE_TYPE, nullable=False),
-            pa.field("caption", pa.string(), nullable=False),
-        ]
-    ),
-    "pair_sample",
-    1,
-)
-VIDEO_SCHEMA = versioned(
-    pa.schema(
-        [
-            pa.field("frames", pa.list_(pa.binary()), nullable=False),
-            pa.field("caption", pa.string(), nullable=False),
-            pa.field("fps", pa.float32(), nullable=False),
-            pa.field("duration", pa.float32(), nullable=False),
-        ]
-    ),
-    "video_sample",
-    1,
-)
 SCHEMA_OF_KIND = {"m3w": M3W_SCHEMA, "pairs": PAIR_SCHEMA, "video": VIDEO_SCHEMA}
 COLUMNS_OF_KIND = {
     "m3w": ["doc_id", "chunk_index", "text", "images"],
-    "pairs": ["image", "caption"],
-    "video": ["frames", "caption"],
+    "pairs": ["sample_id", "image", "caption"],
+    "video": ["sample_id", "frames", "caption"],
 }
 
 
@@ -71,26 +47,48 @@ class Unit:
     num_rows: int
 
 
-def discover_units(path: str, kind: str) -> list[Unit]:
-    """Every row group under `path`, after checking each file's schema name and version."""
+def kind_files(path: str, kind: str) -> list[tuple[str, pa.Schema]]:
+    """The Parquet files under `path` that hold `kind` records, each with its Arrow schema.
+
+    A curation output directory holds rejections and a summary.json beside its samples, so
+    non-Parquet files and files of another interleaf record type are passed over; a file of
+    the right type in another version, or one without interleaf metadata, is an error.
+    """
     if not Path(path).exists():
         raise DataError("data_path_missing", f"{path}: no such file or directory")
-    dataset = pads.dataset(path, format="parquet")
+    dataset = pads.dataset(path, format="parquet", exclude_invalid_files=True)
     expected = SCHEMA_OF_KIND[kind]
-    units = []
+    want, _ = schema_identity(expected)
+    files: list[tuple[str, pa.Schema]] = []
+    others: Counter[str] = Counter()
     for fragment in sorted(dataset.get_fragments(), key=lambda f: f.path):
         schema = fragment.physical_schema
+        name, _ = schema_identity(schema)
+        if name is not None and name != want:
+            others[name] += 1
+            continue
         try:
             check_schema(schema, expected, fragment.path)
         except SchemaVersionError as e:
             raise DataError("schema_mismatch", str(e)) from e
+        files.append((fragment.path, schema))
+    if not files and others:
+        found = ", ".join(f"{n} file(s) of '{name}'" for name, n in sorted(others.items()))
+        raise DataError("schema_mismatch", f"{path}: no '{want}' files, only {found}")
+    return files
+
+
+def discover_units(path: str, kind: str) -> list[Unit]:
+    """Every row group of the `kind` files under `path` (see kind_files for the checks)."""
+    units = []
+    for file, schema in kind_files(path, kind):
         missing = [c for c in COLUMNS_OF_KIND[kind] if c not in schema.names]
         if missing:
-            raise DataError("missing_column", f"{fragment.path}: no column '{missing[0]}'")
-        meta = pq.ParquetFile(fragment.path).metadata
+            raise DataError("missing_column", f"{file}: no column '{missing[0]}'")
+        meta = pq.ParquetFile(file).metadata
         for i in range(meta.num_row_groups):
             if meta.row_group(i).num_rows:
-                units.append(Unit(fragment.path, i, meta.row_group(i).num_rows))
+                units.append(Unit(file, i, meta.row_group(i).num_rows))
     if not units:
         raise DataError("no_rows", f"{path}: no Parquet rows")
     return units

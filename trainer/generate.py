@@ -96,8 +96,23 @@ def generate(
     return tokenizer.decode(new, skip_special_tokens=True)
 
 
+GENERATE_EXAMPLES = """examples:
+  # few-shot captioning: two solved examples, then the query image
+  interleaf-generate --checkpoint run/ \\
+      --prompt '<image>A red square.<|endofchunk|><image>A blue circle.<|endofchunk|><image>A' \\
+      --images a.jpg b.jpg query.jpg
+  # a given step of a run, sampled instead of greedy
+  interleaf-generate --checkpoint run/checkpoints/step_00000300 --prompt '<image>A photo of' \\
+      --images query.jpg --temperature 0.7 --seed 0"""
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="interleaf-generate", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="interleaf-generate",
+        description=__doc__,
+        epilog=GENERATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--checkpoint", required=True, help="a run directory or one of its steps")
     p.add_argument("--prompt", required=True, help="text with one <image> per --images file")
     p.add_argument("--images", nargs="*", default=[], help="image files, in marker order")

@@ -109,6 +109,13 @@ def m3w_example(
     return Example(tokens, pixels)
 
 
+def sample_name(row: dict[str, Any]) -> str:
+    """How a pair or video row is named in a skip detail: its id, else its caption."""
+    if row.get("sample_id"):
+        return f"sample {row['sample_id']}"
+    return f"caption {row.get('caption')!r:.60}"
+
+
 def caption_text(caption: str) -> str:
     """The Flamingo format of a single image or video with its caption."""
     return f"{IMAGE_MARKER}{caption.strip()}{END_OF_CHUNK}"
@@ -117,13 +124,15 @@ def caption_text(caption: str) -> str:
 def pair_example(
     row: dict[str, Any], tokenizer: Any, ids: SpecialIds, preprocess: Preprocess, max_tokens: int
 ) -> Example:
-    """A pair row (`image` struct, `caption`) -> Example with one image."""
+    """A pair row (schemas PAIR_SCHEMA: `image` struct, `caption`) -> Example with one image."""
     image = row.get("image")
     if not image or not image.get("bytes"):
-        raise SampleError("pair_without_image", f"caption {row.get('caption')!r:.60}")
+        raise SampleError("pair_without_image", f"{sample_name(row)}: no image bytes")
     tokens = tokenize(caption_text(row["caption"] or ""), tokenizer, ids, max_tokens)
     if ids.image not in tokens:
-        raise SampleError("marker_truncated", f"max_tokens={max_tokens} cut the <image> marker")
+        raise SampleError(
+            "marker_truncated", f"{sample_name(row)}: max_tokens={max_tokens} cut <image>"
+        )
     return Example(tokens, [decode_image(image["bytes"], preprocess)[None]])
 
 
@@ -140,15 +149,17 @@ def video_example(
     max_tokens: int,
     frames: int,
 ) -> Example:
-    """A video row (`frames` JPEG list, `caption`) -> Example with one [frames, 3, H, W] clip."""
+    """A video row (schemas VIDEO_SCHEMA: JPEG `frames`, `caption`) -> one [F, 3, H, W] clip."""
     data = row.get("frames") or []
     if not data:
-        raise SampleError("video_without_frames", f"caption {row.get('caption')!r:.60}")
+        raise SampleError("video_without_frames", f"{sample_name(row)}: no frames")
     picked = frame_indices(len(data), frames)
     clip = torch.stack([decode_image(data[i], preprocess) for i in picked])
     tokens = tokenize(caption_text(row["caption"] or ""), tokenizer, ids, max_tokens)
     if ids.image not in tokens:
-        raise SampleError("marker_truncated", f"max_tokens={max_tokens} cut the <image> marker")
+        raise SampleError(
+            "marker_truncated", f"{sample_name(row)}: max_tokens={max_tokens} cut <image>"
+        )
     return Example(tokens, [clip])
 
 

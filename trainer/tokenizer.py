@@ -61,6 +61,19 @@ def special_ids(tok) -> SpecialIds:
     )
 
 
+def base_vocab_size(tok, ids: SpecialIds) -> int:
+    """Embedding rows the LM needs for this tokenizer: every id but markers appended at the end.
+
+    Markers that `load_tokenizer` appended get their own trainable rows after the LM's table;
+    markers a tokenizer already had (a curation tokenizer) sit inside it like any other token.
+    """
+    size = max(tok.get_vocab().values()) + 1
+    markers = {ids.image, ids.end_of_chunk}
+    while size - 1 in markers:
+        size -= 1
+    return size
+
+
 def byte_tokenizer():
     """A 256-symbol byte-level tokenizer with no merges: works offline on any text."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers

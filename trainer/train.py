@@ -329,9 +329,30 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> list[dict[str, Any
             loader.close()
 
 
+TRAIN_EXAMPLES = """examples:
+  # CPU, minutes: the tiny config (trainer/configs/tiny-cpu.yaml) on curated M3W and pairs
+  interleaf-train --config tiny-cpu --data m3w=out/ --data pairs=pairs/ --output run/
+  # the tokenizer a curation run used (it already holds <image> and <|endofchunk|>)
+  interleaf-train --config tiny-cpu --data m3w=out/ --output run/ \\
+      --set model.tokenizer=sample/tokenizer --set run.steps=100
+  # 8 GPUs on one node (DDP or FSDP2 from the config); see trainer/scripts/ for multi-node/SLURM
+  torchrun --nproc-per-node 8 -m trainer.train --config flamingo-3b --data m3w=out/ \\
+      --output run/ --set model.lm_path=/models/Llama-3.2-1B \\
+      --set model.vision_checkpoint=/models/open_clip/ViT-L-14-openai.safetensors
+A run directory that already holds a checkpoint is resumed exactly."""
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="interleaf-train", description=__doc__)
-    p.add_argument("--config", help="YAML file (trainer/configs/*.yaml)")
+    p = argparse.ArgumentParser(
+        prog="interleaf-train",
+        description=__doc__,
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config",
+        help="YAML file, or the name of a shipped one: tiny-cpu, flamingo-3b, flamingo-9b",
+    )
     p.add_argument(
         "--data",
         action="append",

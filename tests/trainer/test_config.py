@@ -88,3 +88,14 @@ def test_kind_is_inferred_from_the_dataset_name():
         "pairs",
         "pairs",
     ]
+
+
+def test_shipped_config_is_found_by_bare_name_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no trainer/configs/ here, as after a pip install
+    by_name = load_config("tiny-cpu")
+    assert by_name == load_config("tiny-cpu.yaml") == load_config(CONFIGS[-1])
+    (tmp_path / "tiny-cpu.yaml").write_text("run: {steps: 3}\nmodel: {lm_path: /lm}\n")
+    assert load_config("tiny-cpu.yaml").run.steps == 3  # a file that exists wins
+    with pytest.raises(ConfigError) as err:
+        load_config("no-such-config")
+    assert err.value.reason == "unreadable_config" and "no-such-config" in err.value.detail

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -10,9 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.base import versioned
-from schemas.records import END_OF_CHUNK, IMAGE_MARKER
-from schemas.tables import M3W_SCHEMA
-from tests.fixtures.trainer_data import TINY_VISION, image_row, jpeg, m3w_rows
+from schemas.records import END_OF_CHUNK, IMAGE_MARKER, Rejection
+from schemas.tables import M3W_SCHEMA, REJECTION_SCHEMA, pair_sample_to_row, rejection_to_row
+from tests.fixtures.trainer_data import (
+    TINY_VISION,
+    image_row,
+    jpeg,
+    m3w_rows,
+    pair_samples,
+    write_m3w,
+)
 from trainer.config import DatasetConfig
 from trainer.data import DatasetLoader, SampleStream, discover_units
 from trainer.errors import DataError, SampleError
@@ -65,7 +74,26 @@ def test_file_without_interleaf_metadata_is_rejected(tmp_path):
 def test_pair_shards_are_not_read_as_m3w(shards):
     with pytest.raises(DataError) as err:
         discover_units(str(shards["pairs"]), "m3w")
-    assert "pair_sample" in err.value.detail
+    assert err.value.reason == "schema_mismatch" and "pair_sample" in err.value.detail
+
+
+def test_rejections_and_summary_beside_samples_are_passed_over(tmp_path):
+    # The layout `curate m3w` writes: samples, rejections and summary.json in one directory.
+    write_m3w(tmp_path / "samples-00000-of-00001.parquet", n=4)
+    rejection = rejection_to_row(Rejection("chunk", "no_text", "doc1", "empty"))
+    pq.write_table(
+        pa.Table.from_pylist([rejection], schema=REJECTION_SCHEMA),
+        tmp_path / "rejections-00000-of-00001.parquet",
+    )
+    (tmp_path / "summary.json").write_text("{}")
+    units = discover_units(str(tmp_path), "m3w")
+    assert [Path(u.path).name for u in units] == ["samples-00000-of-00001.parquet"]
+    assert sum(u.num_rows for u in units) == 4
+    # A wrong version of the expected record type is still refused, even beside others.
+    old = versioned(M3W_SCHEMA, "m3w_sample", 0)
+    pq.write_table(pa.Table.from_pylist(m3w_rows(1), schema=old), tmp_path / "old.parquet")
+    with pytest.raises(DataError, match=r"old\.parquet"):
+        discover_units(str(tmp_path), "m3w")
 
 
 @pytest.mark.parametrize("slots", [1, 2, 3, 7, 16])
@@ -188,6 +216,17 @@ def test_pairs_and_video_are_formatted_as_captions(shards, tok, preprocess):
     assert clip.images[0].shape == (5, 3, 32, 32)
     batch = next(loader(shards, tok, preprocess, 0, kind="video", frames=4))
     assert batch.pixels.shape == (3, 4, 3, 32, 32) and batch.num_media.tolist() == [1, 1, 1]
+
+
+def test_pair_shards_in_the_shared_schema_load_and_name_bad_samples(shards, tok, preprocess):
+    batch = next(loader(shards, tok, preprocess, 0, kind="pairs"))
+    assert batch.pixels.shape == (3, 1, 3, 32, 32) and batch.num_media.tolist() == [1, 1, 1]
+    assert (batch.input_ids == special_ids(tok).image).sum() == 3
+    row = pair_sample_to_row(pair_samples(1, seed=5)[0])
+    broken = {**row, "image": {**row["image"], "bytes": b""}}
+    with pytest.raises(SampleError) as err:
+        pair_example(broken, tok, special_ids(tok), preprocess, 32)
+    assert err.value.reason == "pair_without_image" and "pair5-0" in err.value.detail
 
 
 def test_collate_pads_and_masks_labels(tok, preprocess):

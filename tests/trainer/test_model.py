@@ -226,10 +226,19 @@ def test_cross_attn_every_places_blocks_and_rejects_too_large(lm_dirs):
 def test_lm_built_from_config_dict_with_byte_tokenizer():
     from tests.fixtures.trainer_data import TINY_LM
 
-    cfg = ModelConfig(
-        lm_config={**TINY_LM["llama"], "vocab_size": 257}, tokenizer="byte", **TINY_FLAMINGO
-    )
+    cfg = ModelConfig(lm_config=TINY_LM["llama"], tokenizer="byte", **TINY_FLAMINGO)
     model, tok, _ = build_flamingo(cfg)
+    # vocab_size follows the tokenizer: 256 bytes + EOS; the markers get appended rows.
+    assert model.lm.get_input_embeddings().weight.shape[0] == 257
     ids = tok(["<image>hi<|endofchunk|>"], return_tensors="pt").input_ids
     out = model(ids, pixels=torch.randn(1, 1, 3, 32, 32), num_media=torch.tensor([1]))
     assert out.logits.shape == (1, ids.shape[1], len(tok))
+
+
+def test_tokenizer_larger_than_the_lm_is_refused():
+    from tests.fixtures.trainer_data import TINY_LM
+
+    small = {**TINY_LM["llama"], "vocab_size": 200}
+    with pytest.raises(ModelError) as err:
+        build_flamingo(ModelConfig(lm_config=small, tokenizer="byte", **TINY_FLAMINGO))
+    assert err.value.reason == "tokenizer_lm_mismatch" and "257" in err.value.detail

@@ -32,6 +32,7 @@ def torchrun(tmp_path: Path, cfg: dict, *extra: str) -> subprocess.CompletedProc
         str(REPO / "tests/trainer/ddp_driver.py"),
         str(tmp_path / "cfg.yaml"),
         str(tmp_path),
+        *extra,
     ]
     return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
 

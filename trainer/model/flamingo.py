@@ -22,7 +22,7 @@ from trainer.model.resampler import PerceiverResampler
 from trainer.model.vision import VisionEncoder, build_vision_encoder
 from trainer.model.vocab import extend_vocabulary
 from trainer.model.xattn import GatedCrossAttentionBlock
-from trainer.tokenizer import SpecialIds, load_tokenizer, special_ids
+from trainer.tokenizer import SpecialIds, base_vocab_size, load_tokenizer, special_ids
 
 
 class MediaContext:
@@ -197,14 +197,28 @@ def build_flamingo(cfg: ModelConfig) -> tuple[Flamingo, Any, Callable]:
     if source is None:
         raise ModelError("no_tokenizer", "model.lm_config needs model.tokenizer (a dir or 'byte')")
     tokenizer = load_tokenizer(source)
-    lm = load_language_model(cfg.lm_path, cfg.lm_config, cfg.attn_implementation)
+    ids = special_ids(tokenizer)
+    needed = base_vocab_size(tokenizer, ids)
+    lm_config = cfg.lm_config
+    if lm_config is not None:
+        # A config-built LM speaks the tokenizer's vocabulary and special ids unless told otherwise.
+        defaults = {
+            "vocab_size": needed,
+            "eos_token_id": ids.eos,
+            "bos_token_id": ids.bos or ids.eos,
+        }
+        lm_config = {**defaults, **lm_config}
+    lm = load_language_model(cfg.lm_path, lm_config, cfg.attn_implementation)
     vision, preprocess = build_vision_encoder(
         cfg.vision_model, cfg.vision_checkpoint, cfg.vision_cfg
     )
-    ids = special_ids(tokenizer)
     rows = lm.get_input_embeddings().weight.shape[0]
-    if ids.eos >= rows or ids.pad >= rows:
-        raise ModelError("tokenizer_lm_mismatch", f"eos/pad id {ids.eos}/{ids.pad} >= {rows} rows")
+    if needed > rows:
+        # Larger ids would be clamped onto the last row: silently wrong text, not a crash.
+        raise ModelError(
+            "tokenizer_lm_mismatch",
+            f"tokenizer {source} needs {needed} embedding rows, the LM has {rows}",
+        )
     return Flamingo(vision, lm, ids, cfg), tokenizer, preprocess
 
 
