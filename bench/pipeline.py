@@ -2,8 +2,8 @@
 
     python bench/pipeline.py [--copies 8] [--input 'crawl/*.warc.gz' --tokenizer DIR]
 
-Without --input it writes the bundled sample crawl and replicates it --copies times
-(distinct file names, so every copy is a separate input); both runs read the same files.
+Without --input it writes --copies sample crawls with different seeds (different prose,
+so deduplication keeps them all); both runs read the same files.
 The baseline is the in-process run (one worker); the ratio is the 2-worker speed-up.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,14 +22,11 @@ def _make_inputs(work: Path, copies: int) -> tuple[str, str, str]:
     from curation.sample_crawl import make_sample_crawl, sample_texts
     from curation.tokenizer import train_bpe_tokenizer
 
-    sample = work / "sample"
-    make_sample_crawl(sample)
-    tok = train_bpe_tokenizer(sample_texts(), sample / "tokenizer")
     crawl = work / "crawl"
-    crawl.mkdir()
-    for i in range(copies):
-        shutil.copy(sample / "sample.warc.gz", crawl / f"copy{i:03d}.warc.gz")
-    return str(crawl / "*.warc.gz"), str(tok), str(sample / "mirror")
+    for seed in range(copies):
+        make_sample_crawl(crawl / f"seed{seed:03d}", seed=seed)
+    tok = train_bpe_tokenizer(sample_texts(), work / "tokenizer")
+    return str(crawl / "seed*" / "sample.warc.gz"), str(tok), ""
 
 
 def _run(pattern: str, tok: str, mirror: str | None, out: Path, extra: list[str]) -> dict:
@@ -52,7 +48,7 @@ def _run(pattern: str, tok: str, mirror: str | None, out: Path, extra: list[str]
     if mirror:
         cmd += ["--mirror-dir", mirror]
     started = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     summary = json.loads((out / "summary.json").read_text())
     return {

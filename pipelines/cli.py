@@ -197,7 +197,8 @@ def _sample_parser(sub: argparse._SubParsersAction) -> None:
         "make-sample",
         help="write the bundled sample crawl (WARC, image mirror, tokenizer)",
         description="Write the deterministic sample crawl used by the demo and the tests: "
-        "DIR/sample.warc.gz, DIR/mirror/, DIR/manifest.json and DIR/tokenizer/.",
+        "DIR/sample.warc.gz, DIR/mirror/, DIR/manifest.json, DIR/tokenizer/ and "
+        "DIR/held-out.jpg (an image in no page).",
         epilog="example:\n  curate make-sample sample/ && curate m3w --input 'sample/*.warc.gz' "
         "--output out/ --tokenizer sample/tokenizer --mirror-dir sample/mirror",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -332,9 +333,13 @@ def run_make_sample(args: argparse.Namespace, beam_args: list[str]) -> int:
     if beam_args:
         raise CliError(f"unknown options for make-sample: {' '.join(beam_args)}")
     from curation.sample_crawl import make_sample_crawl, sample_texts
+    from curation.sample_images import render_scene
     from curation.tokenizer import train_bpe_tokenizer
 
     manifest = make_sample_crawl(args.dir, seed=args.seed)
+    # A picture that is in no page: the demo captions it after training.
+    held_out = FileSystems.join(args.dir, "held-out.jpg")
+    render_scene(f"held-out-{args.seed}", 480, 360).save(held_out, quality=90)
     tok = train_bpe_tokenizer(sample_texts(seed=args.seed), FileSystems.join(args.dir, "tokenizer"))
     print(f"wrote {len(manifest.pages)} pages to {args.dir}/sample.warc.gz, tokenizer {tok}")
     print(
