@@ -10,8 +10,9 @@ runs, each in its own process on the same URL list:
 - `curate pairs --downloader img2dataset` (the default) and `--downloader builtin`:
   download, caption filters, decode, resize, re-encode, hash, Parquet with summary.
 
-images/s = images written / wall seconds of the process (start-up included). The ratio
-is each curate run against the comparable img2dataset run.
+images/s = images written / wall seconds of the process (start-up included); images per
+CPU second (user + system, child processes included) is the steadier figure on a shared
+machine. Ratios: each curate run against each img2dataset run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+Result = tuple[float, float, int]  # wall s, CPU s, images written
+
 SERVER = """
 import functools, http.server, sys
 handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
@@ -39,6 +43,15 @@ import json, sys
 from img2dataset import download
 if __name__ == "__main__":
     download(**json.loads(sys.argv[1]))
+"""
+CURATE = """
+import argparse, sys
+from pipelines.pairs import add_parser
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    add_parser(p.add_subparsers())
+    a, rest = p.parse_known_args(sys.argv[1:])
+    sys.exit(a.func(a, rest))
 """
 
 
@@ -62,13 +75,20 @@ def _write_list(path: Path, port: int, n: int) -> None:
     pq.write_table(pa.table({"url": urls, "caption": captions}), path)
 
 
-def _timed(cmd: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
+def _cpu_s() -> float:
+    """CPU seconds of every finished child process (and of theirs, once reaped)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall s, CPU s) of a command."""
+    started, cpu = time.perf_counter(), _cpu_s()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _cpu_s() - cpu
 
 
-def _img2dataset(url_list: Path, out: Path, threads: int, resize: bool, env) -> tuple[float, int]:
+def _img2dataset(url_list: Path, out: Path, threads: int, resize: bool, env) -> Result:
     kwargs = {
         "url_list": str(url_list),
         "input_format": "parquet",
@@ -87,25 +107,31 @@ def _img2dataset(url_list: Path, out: Path, threads: int, resize: bool, env) -> 
     }
     script = out.parent / "img2dataset_run.py"
     script.write_text(IMG2DATASET)
-    wall = _timed([sys.executable, str(script), json.dumps(kwargs)], env)
+    wall, cpu = _timed([sys.executable, str(script), json.dumps(kwargs)], env)
     stats = [json.loads(p.read_text()) for p in out.glob("*_stats.json")]
-    return wall, sum(s["successes"] for s in stats)
+    return wall, cpu, sum(s["successes"] for s in stats)
 
 
-def _curate(url_list: Path, out: Path, threads: int, downloader: str, env) -> tuple[float, int]:
-    code = (
-        "import argparse, sys\n"
-        "from pipelines.pairs import add_parser\n"
-        "if __name__ == '__main__':\n"
-        "    p = argparse.ArgumentParser(); add_parser(p.add_subparsers())\n"
-        "    a, rest = p.parse_known_args(sys.argv[1:]); sys.exit(a.func(a, rest))\n"
-    )
+def _curate(url_list: Path, out: Path, threads: int, downloader: str, env) -> Result:
     argv = ["pairs", "--input", str(url_list), "--output", str(out), "--quiet",
             "--downloader", downloader, "--thread-count", str(threads),
             "--allow-network", "127.0.0.1/32"]  # fmt: skip
-    wall = _timed([sys.executable, "-c", code, *argv], env)
+    script = out.parent / "curate_run.py"
+    script.write_text(CURATE)
+    wall, cpu = _timed([sys.executable, str(script), *argv], env)
     summary = json.loads((out / "summary.json").read_text())
-    return wall, summary["outputs"]["samples"]["rows"]
+    return wall, cpu, summary["outputs"]["samples"]["rows"]
+
+
+def _runs(url_list: Path, threads: int, env: dict[str, str]) -> dict:
+    return {
+        "img2dataset, download only": lambda o: _img2dataset(url_list, o, threads, False, env),
+        "img2dataset, decode+resize+encode": lambda o: _img2dataset(
+            url_list, o, threads, True, env
+        ),
+        "curate pairs (img2dataset)": lambda o: _curate(url_list, o, threads, "img2dataset", env),
+        "curate pairs (builtin)": lambda o: _curate(url_list, o, threads, "builtin", env),
+    }
 
 
 def main() -> None:
@@ -113,10 +139,11 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=600)
     ap.add_argument("--size", default="1280x960", help="WxH of the generated JPEGs")
     ap.add_argument("--threads", type=int, default=32, help="download threads, all runs")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each; the best is shown")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each; the fastest is shown")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": str(ROOT)}
+    results: dict[str, Result] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         _make_images(work / "img", args.images, size)  # type: ignore[arg-type]
@@ -127,44 +154,29 @@ def main() -> None:
             port = int(server.stdout.readline())  # type: ignore[union-attr]
             url_list = work / "urls.parquet"
             _write_list(url_list, port, args.images)
-            runs = {
-                "img2dataset, download only": lambda o: _img2dataset(
-                    url_list, o, args.threads, False, env
-                ),
-                "img2dataset, decode+resize+encode": lambda o: _img2dataset(
-                    url_list, o, args.threads, True, env
-                ),
-                "curate pairs (img2dataset)": lambda o: _curate(
-                    url_list, o, args.threads, "img2dataset", env
-                ),
-                "curate pairs (builtin)": lambda o: _curate(
-                    url_list, o, args.threads, "builtin", env
-                ),
-            }
-            results = {}
-            for name, run in runs.items():
-                tries = [run(work / f"out-{len(results)}-{i}") for i in range(args.repeat)]
-                results[name] = min(tries)
+            for name, run in _runs(url_list, args.threads, env).items():
+                outs = [work / f"out-{len(results)}-{i}" for i in range(args.repeat)]
+                results[name] = min(run(out) for out in outs)  # the fastest wall time
         finally:
             server.terminate()
             server.wait()
     _report(results, args.images, size)
 
 
-def _report(results: dict[str, tuple[float, int]], n: int, size: tuple[int, ...]) -> None:
+def _report(results: dict[str, Result], n: int, size: tuple[int, ...]) -> None:
     print(f"{n} JPEGs of {size[0]}x{size[1]} from 127.0.0.1, {os.cpu_count()} CPUs")
-    print(f"{'run':<36}{'images':>8}{'wall s':>9}{'images/s':>10}")
-    for name, (wall, images) in results.items():
-        print(f"{name:<36}{images:>8}{wall:>9.1f}{images / wall:>10.1f}")
-    base_wall, base_n = results["img2dataset, decode+resize+encode"]
-    for name in ("curate pairs (img2dataset)", "curate pairs (builtin)"):
-        wall, images = results[name]
-        ratio = (images / wall) / (base_n / base_wall)
-        print(f"ratio {name} / img2dataset decode+resize+encode: {ratio:.2f}x")
-    wall, images = results["curate pairs (img2dataset)"]
-    dl_wall, dl_n = results["img2dataset, download only"]
-    print(f"ratio curate pairs (img2dataset) / img2dataset download only: "
-          f"{(images / wall) / (dl_n / dl_wall):.2f}x")  # fmt: skip
+    print(f"{'run':<36}{'images':>7}{'wall s':>8}{'img/s':>8}{'CPU s':>8}{'img/CPU s':>10}")
+    for name, (wall, cpu, images) in results.items():
+        rates = f"{images / wall:>8.1f}{cpu:>8.1f}{images / cpu:>10.1f}"
+        print(f"{name:<36}{images:>7}{wall:>8.1f}{rates}")
+    for base in ("img2dataset, decode+resize+encode", "img2dataset, download only"):
+        b_wall, b_cpu, b_n = results[base]
+        for name in ("curate pairs (img2dataset)", "curate pairs (builtin)"):
+            wall, cpu, images = results[name]
+            print(
+                f"ratio {name} / {base}: {(images / wall) / (b_n / b_wall):.2f}x images/s, "
+                f"{(images / cpu) / (b_n / b_cpu):.2f}x images per CPU s"
+            )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ class CaptionFilterConfig:
     # ALIGN (Jia et al. 2021), section 3: alt-texts of fewer than 3 unigrams are dropped.
     min_words: int = 3
     # ALIGN drops more than 20 unigrams, but LTIP (Flamingo, appendix A.3.3) keeps longer
-    # descriptions; 64 keeps those and still drops keyword-stuffed alt-texts (ours).
-    max_words: int = 64
+    # descriptions, and news photo captions run 60-80 words; 128 keeps those and still
+    # drops pasted paragraphs and keyword dumps (ours).
+    max_words: int = 128
     # Ours: "!!!!!!", "aaaaaaa", "--------": a run this long of one non-digit character.
     max_char_run: int = 5
     # Ours: shouting junk ("BUY CHEAP WATCHES ONLINE"); judged only with this many letters.

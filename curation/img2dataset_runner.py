@@ -8,7 +8,12 @@ img2dataset's `download()` is called in a spawned child process, never in the ca
 - it has per-request timeouts only, so a trickling server can hold a shard for long.
 
 The child runs in its own process group, so a shard past `shard_timeout_s` is killed with
-img2dataset's pool. Every input row gets exactly one `DownloadResult`.
+img2dataset's pool. The shard is split into img2dataset parts whose results are read back
+as each part finishes, so the caller processes images while later parts download. Every
+input row gets exactly one `DownloadResult`.
+
+The child is started with "spawn", which imports the caller's main module again: a script
+that runs a pairs job must keep it under ``if __name__ == "__main__":`` (`curate` does).
 
 img2dataset has no SSRF guard: it resolves host names and follows redirects itself, so
 it must only be pointed at public URL lists (see `literal_address_refusal`, a partial check).
@@ -22,6 +27,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +41,7 @@ RESIZE_MODES = ("no", "keep_ratio", "keep_ratio_largest")
 # img2dataset 1.47's default `disallowed_header_directives`.
 DEFAULT_OPT_OUT_DIRECTIVES = ("noai", "noimageai", "noindex", "noimageindex")
 _LOG_TAIL_BYTES = 2000
+PARTS_PER_PROCESS = 5
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,10 @@ def download_kwargs(cfg: Img2DatasetConfig, url_list: str, output: str, n_rows: 
     """The keyword arguments of `img2dataset.download` for one shard."""
     if cfg.resize_mode not in RESIZE_MODES:
         raise ValueError(f"resize_mode {cfg.resize_mode!r} not in {RESIZE_MODES}")
-    per_process = max(1, -(-n_rows // max(1, cfg.processes_count)))  # ceil: one part each
+    # img2dataset replaces a pool process after 5 parts (maxtasksperchild=5, a fresh import):
+    # 5 parts per process, so results stream back while later parts download.
+    parts = max(1, cfg.processes_count) * PARTS_PER_PROCESS
+    per_part = max(1, -(-n_rows // parts))
     return {
         "url_list": url_list,
         "input_format": "parquet",
@@ -80,7 +90,7 @@ def download_kwargs(cfg: Img2DatasetConfig, url_list: str, output: str, n_rows: 
         "output_format": "parquet",
         "processes_count": cfg.processes_count,
         "thread_count": cfg.thread_count,
-        "number_sample_per_shard": per_process,
+        "number_sample_per_shard": per_part,
         "resize_mode": cfg.resize_mode,
         "image_size": cfg.image_size,
         # Upscaling would invent pixels and let a tiny image pass our minimum-side check.
@@ -146,43 +156,75 @@ def literal_address_refusal(url: str, policy: AddressPolicy) -> tuple[str, str] 
 def download_shard(
     rows: Sequence[tuple[str, str]], cfg: Img2DatasetConfig, tmp_root: str | None = None
 ) -> Iterator[DownloadResult]:
-    """(row id, URL) pairs → one DownloadResult per row, read back from img2dataset's Parquet."""
+    """(row id, URL) pairs → one DownloadResult per row, read back from img2dataset's Parquet.
+
+    Results of each finished img2dataset part are yielded while later parts still download,
+    so the caller's image processing overlaps the download.
+    """
     with tempfile.TemporaryDirectory(prefix="interleaf-img2dataset-", dir=tmp_root) as work:
         url_list, output, log = (os.path.join(work, n) for n in ("urls.parquet", "out", "log"))
-        ids, urls = [r[0] for r in rows], [r[1] for r in rows]
-        pq.write_table(pa.table({"url": urls, ID_COLUMN: ids}), url_list)
-        timed_out = _run_child(download_kwargs(cfg, url_list, output, len(rows)), log, cfg)
+        ids = list(dict.fromkeys(r[0] for r in rows))
+        table = pa.table({"url": [r[1] for r in rows], ID_COLUMN: [r[0] for r in rows]})
+        pq.write_table(table, url_list)
         seen: set[str] = set()
-        for result in _read_output(output):
-            if result.row_id not in seen:
-                seen.add(result.row_id)
-                yield result
-        if len(seen) < len(set(ids)):
-            if timed_out:
+        child = _Child(download_kwargs(cfg, url_list, output, len(rows)), log)
+        try:
+            for part in child.finished_parts(output, cfg.shard_timeout_s):
+                for result in _read_part(part):
+                    if result.row_id not in seen:
+                        seen.add(result.row_id)
+                        yield result
+        finally:
+            child.stop()
+        if len(seen) < len(ids):
+            if child.timed_out:
                 reason, detail = "shard_timeout", f"shard over {cfg.shard_timeout_s}s"
             else:
                 reason, detail = "img2dataset_failed", _tail(log)
-            for row_id in dict.fromkeys(ids):
+            for row_id in ids:
                 if row_id not in seen:
                     yield DownloadResult(row_id, None, reason, detail)
 
 
-def _run_child(kwargs: dict, log: str, cfg: Img2DatasetConfig) -> bool:
-    """Run img2dataset in a spawned child; True when it was killed at the shard deadline."""
-    proc = multiprocessing.get_context("spawn").Process(
-        target=_child_main, args=(kwargs, log), name="img2dataset-shard"
-    )
-    proc.start()
-    try:
-        proc.join(cfg.shard_timeout_s)
-        return proc.is_alive()
-    finally:
-        if proc.is_alive():  # past the deadline, or the caller is being interrupted
+class _Child:
+    """img2dataset's download() in a spawned child process, in its own process group."""
+
+    POLL_S = 0.2
+
+    def __init__(self, kwargs: dict, log: str) -> None:
+        self.timed_out = False
+        self._proc = multiprocessing.get_context("spawn").Process(
+            target=_child_main, args=(kwargs, log), name="img2dataset-shard"
+        )
+        self._proc.start()
+
+    def finished_parts(self, output: str, timeout_s: float) -> Iterator[str]:
+        """Each part's Parquet once img2dataset has closed it (its _stats.json follows it)."""
+        deadline, done = time.monotonic() + timeout_s, set()
+        while True:
+            alive = self._proc.is_alive()
+            for stats in sorted(glob.glob(os.path.join(output, "*_stats.json"))):
+                part = stats.removesuffix("_stats.json") + ".parquet"
+                if part not in done:
+                    done.add(part)
+                    yield part
+            if not alive:
+                # A part whose stats never came (the child died writing them) is read as is.
+                yield from sorted(set(glob.glob(os.path.join(output, "*.parquet"))) - done)
+                return
+            if time.monotonic() >= deadline:
+                self.timed_out = True
+                return
+            self._proc.join(self.POLL_S)
+
+    def stop(self) -> None:
+        """Kill the child and img2dataset's processes if still running; reap it."""
+        if self._proc.is_alive():  # past the deadline, or the caller stopped reading
             try:
-                os.killpg(proc.pid, signal.SIGKILL)  # the child and img2dataset's processes
+                os.killpg(self._proc.pid, signal.SIGKILL)
             except ProcessLookupError:
-                proc.kill()  # killed before its setsid(): it has started nothing yet
-            proc.join()
+                self._proc.kill()  # killed before its setsid(): it has started nothing yet
+        self._proc.join()
 
 
 def _child_main(kwargs: dict, log: str) -> None:
@@ -198,21 +240,20 @@ def _child_main(kwargs: dict, log: str) -> None:
     download(**kwargs)
 
 
-def _read_output(output: str) -> Iterator[DownloadResult]:
-    """Rows of img2dataset's Parquet shards; an unreadable one yields nothing (rows go missing)."""
-    for path in sorted(glob.glob(os.path.join(output, "*.parquet"))):
-        try:
-            pf = pq.ParquetFile(path)
-            names = pf.schema_arrow.names
-            image_column = next((c for c in ("jpg", "png", "webp") if c in names), None)
-            if image_column is None:
-                continue
-            columns = [ID_COLUMN, "url", "status", "error_message", image_column]
-            for batch in pf.iter_batches(64, columns=columns):
-                for row in batch.to_pylist():
-                    yield _result(row, image_column)
-        except (OSError, pa.ArrowException):
-            continue  # a shard cut off by the deadline: its rows are reported as missing
+def _read_part(path: str) -> Iterator[DownloadResult]:
+    """Rows of one img2dataset Parquet part; an unreadable part yields nothing (rows go missing)."""
+    try:
+        pf = pq.ParquetFile(path)
+        names = pf.schema_arrow.names
+        image_column = next((c for c in ("jpg", "png", "webp") if c in names), None)
+        if image_column is None:
+            return
+        columns = [ID_COLUMN, "url", "status", "error_message", image_column]
+        for batch in pf.iter_batches(64, columns=columns):
+            for row in batch.to_pylist():
+                yield _result(row, image_column)
+    except (OSError, pa.ArrowException):
+        return  # a part cut off by the deadline: its rows are reported as missing
 
 
 def _result(row: dict, image_column: str) -> DownloadResult:

@@ -28,7 +28,7 @@ from curation.fetch import FetchConfig
 from curation.images import ImageConfig
 from curation.language import LanguageConfig
 from curation.minhash import MinHashConfig
-from pipelines import evalset, video
+from pipelines import evalset, pairs, video
 from pipelines.decontam import check_eval_index
 from pipelines.m3w import M3WConfig, build_m3w, input_kind
 from pipelines.summary import (
@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _m3w_parser(sub)
     _sample_parser(sub)
+    pairs.add_parser(sub)
     video.add_parser(sub)
     evalset.add_parser(sub)
     return parser

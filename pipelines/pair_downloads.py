@@ -180,15 +180,18 @@ class _ProcessImagesFn(beam.DoFn):
 class ProcessPairImages(beam.PTransform):
     """Pairs with bytes → PairSamples (main output ``pairs``) and rejections."""
 
-    BATCH = 32  # pairs per thread-pool round; bounds the bytes held in flight
+    PER_THREAD = 8  # pairs per thread and round: bounds the bytes held in flight
 
     def __init__(self, cfg: ImageConfig, threads: int) -> None:
         super().__init__()
         self._fn = _ProcessImagesFn(cfg, threads)
+        self._batch = threads * self.PER_THREAD
 
     def expand(self, pairs: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        # A fixed size: BatchElements' adaptive sizing shrinks batches below the thread count.
+        size = self._batch
         return (
             pairs
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.BATCH)
+            | "Batch" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
             | "Process" >> beam.ParDo(self._fn).with_outputs(REJECTED, main="pairs")
         )

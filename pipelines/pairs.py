@@ -16,34 +16,36 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import apache_beam as beam
 
 from curation.captions import CaptionFilterConfig
-from curation.clip_score import ClipError, ClipFilterConfig, check_config
+from curation.clip_score import ClipError, ClipFilterConfig, check_config, model_name
+from curation.eval_index import DecontamConfig, EvalIndexError
 from curation.fetch import FetchConfig
 from curation.images import ImageConfig
 from curation.img2dataset_runner import Img2DatasetConfig
 from curation.url_lists import PairSource, UrlListConfig, input_format, needs_download
 from pipelines.clip_filter import ClipFilter
 from pipelines.counting import REJECTED
+from pipelines.decontam import HITS, DropEvalDuplicateImages, WriteDecontamHits, check_eval_index
 from pipelines.io import WriteRecords, WriteRejections
 from pipelines.pair_downloads import DOWNLOADED, DownloadPairs, ProcessPairImages
 from pipelines.pair_inputs import FilterCaptions, ReadPairInputs, expand_pair_inputs
 from pipelines.summary import (
+    Balance,
     build_summary,
     collect_counters,
     describe_outputs,
     format_table,
     write_summary,
 )
-from schemas import PAIR_SCHEMA, pair_sample_to_row
+from schemas import PAIR_SCHEMA, SchemaVersionError, pair_sample_to_row
 
 log = logging.getLogger(__name__)
 
-PAIR_STAGES = ("read", "filter_caption", "download", "images", "clip")
-OUTPUT_NAMES = ("samples", "rejections")
+PAIR_STAGES = ("read", "filter_caption", "download", "images", "decontam", "clip")
+OUTPUT_NAMES = ("samples", "rejections", "decontam-hits")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class PairsConfig:
     image: ImageConfig = field(default_factory=ImageConfig)
     captions: CaptionFilterConfig = field(default_factory=CaptionFilterConfig)
     clip: ClipFilterConfig | None = None
+    eval_index: str | None = None  # eval-set index: drop pairs whose image is an eval image
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
     num_shards: int = 0  # output shards; 0 lets the runner decide
     tmp_dir: str | None = None  # where img2dataset shards are staged (default: system temp)
 
@@ -85,8 +89,16 @@ def build_pairs(pipeline: beam.Pipeline, cfg: PairsConfig) -> None:
     )
     fetched = (with_bytes, downloaded[DOWNLOADED]) | "AllBytes" >> beam.Flatten()
     processed = fetched | "ProcessImages" >> ProcessPairImages(cfg.image, cfg.image_threads)
-    pairs = processed["pairs"]
     rejections = [read[REJECTED], captioned[REJECTED], downloaded[REJECTED], processed[REJECTED]]
+    # Before the CLIP filter: an eval image must not cost a forward pass, nor shift the
+    # top-fraction cutoff.
+    clean = processed["pairs"] | "DropEvalDuplicates" >> DropEvalDuplicateImages(
+        cfg.eval_index, cfg=cfg.decontam
+    )
+    pairs = clean["records"]
+    rejections.append(clean[REJECTED])
+    if cfg.eval_index:
+        _ = clean[HITS] | "WriteDecontamHits" >> WriteDecontamHits(cfg.output, cfg.num_shards)
     if cfg.clip is not None:
         pairs, clip_rejected = pairs | "ClipFilter" >> ClipFilter(cfg.clip)
         rejections.append(clip_rejected)
@@ -197,6 +209,18 @@ def _filter_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-image-side", type=int, default=ImageConfig.min_side)
     g.add_argument("--max-image-side", type=int, default=ImageConfig.max_side)
     g.add_argument("--image-threads", type=int, default=PairsConfig.image_threads)
+    g.add_argument(
+        "--eval-index",
+        metavar="DIR",
+        help="eval-set index (curate evalset-index): drop pairs whose image is a "
+        "near-duplicate of an evaluation image",
+    )
+    g.add_argument(
+        "--eval-radius",
+        type=int,
+        default=DecontamConfig.radius,
+        help="pHash Hamming radius for an eval match (default %(default)s)",
+    )
     g.add_argument("--clip-model", help="open_clip config name, .json config, or local-dir:DIR")
     g.add_argument("--clip-checkpoint", help="local open_clip weights for --clip-model")
     keep = g.add_mutually_exclusive_group()
@@ -283,6 +307,8 @@ def pairs_config(args: argparse.Namespace, inputs: list[str]) -> PairsConfig:
             language=replace(CaptionFilterConfig().language, languages=args.languages),
         ),
         clip=clip,
+        eval_index=args.eval_index,
+        decontam=replace(DecontamConfig(), radius=args.eval_radius),
         num_shards=args.num_shards,
         tmp_dir=args.tmp_dir,
     )
@@ -305,34 +331,32 @@ def check_job(cfg: PairsConfig) -> None:
             raise CliError("--clip-threshold/--clip-top-fraction need --clip-model")
         try:
             check_config(cfg.clip)
+            model_name(cfg.clip.model)  # an unknown name fails here, not on every worker
         except ClipError as e:
             raise CliError(f"CLIP filter: {e.detail}") from None
+    if cfg.eval_index:
+        try:
+            check_eval_index(cfg.eval_index, cfg.decontam)
+        except (EvalIndexError, SchemaVersionError, OSError) as e:
+            raise CliError(f"--eval-index {cfg.eval_index!r}: {e}") from None
     if cfg.shard_size < 1 or cfg.threads < 1 or cfg.image_threads < 1:
         raise CliError("--shard-size, --thread-count and --image-threads must be >= 1")
 
 
-def pairs_summary(counters: dict[str, dict[str, int]], output: str) -> dict[str, Any]:
+def pair_stages(cfg: PairsConfig) -> tuple[str, ...]:
+    """The stages this job runs, in order (decontam and clip only when configured)."""
+    off = {"decontam"} if not cfg.eval_index else set()
+    off |= {"clip"} if cfg.clip is None else set()
+    return tuple(s for s in PAIR_STAGES if s not in off)
+
+
+def pairs_summary(counters: dict[str, dict[str, int]], cfg: PairsConfig) -> dict:
     """summary.json for a pairs run: per-stage counts plus pairs in = kept + rejected."""
-    stages = tuple(s for s in PAIR_STAGES if s != "clip" or s in counters)
-    summary = build_summary(counters, stages, describe_outputs(output, OUTPUT_NAMES))
-    del summary["documents"]  # the M3W document balance; pairs are balanced below
-    stages = summary["stages"]
-    last = "clip" if counters.get("clip") else "images"
-    pairs_in, kept = stages["read"]["in"], stages[last]["out"]
-    rejected = sum(s["rejected_total"] for s in stages.values())
-    summary["pairs"] = {
-        "in": pairs_in,
-        "kept": kept,
-        "rejected": rejected,
-        "balanced": pairs_in == kept + rejected,
-    }
-    return summary
-
-
-def pairs_table(summary: dict[str, Any]) -> str:
-    """format_table's stage table, with the pair balance in place of the document one."""
-    table = format_table({**summary, "documents": summary["pairs"]})
-    return table.replace("\ndocuments: ", "\npairs: ", 1)  # format_table's unit is documents
+    stages = pair_stages(cfg)
+    # Pairs in (rows read) = pairs out of the last stage + pairs rejected at any stage.
+    balance = Balance("pairs", (("read", "in"),), (stages[-1], "out"), stages)
+    names = OUTPUT_NAMES if cfg.eval_index else OUTPUT_NAMES[:2]
+    return build_summary(counters, stages, describe_outputs(cfg.output, names), balance)
 
 
 def run_pairs(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -352,10 +376,10 @@ def run_pairs(args: argparse.Namespace, beam_args: list[str]) -> int:
     build_pairs(pipeline, cfg)
     result = pipeline.run()
     result.wait_until_finish()
-    summary = pairs_summary(collect_counters(result), args.output)
+    summary = pairs_summary(collect_counters(result), cfg)
     summary["elapsed_s"] = round(time.monotonic() - started, 2)
     summary["inputs"] = list(inputs)
     path = write_summary(summary, args.output)
-    print(pairs_table(summary))
+    print(format_table(summary))
     print(f"summary: {path}  ({summary['elapsed_s']} s)")
     return 0

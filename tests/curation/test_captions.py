@@ -51,7 +51,7 @@ DROPPED = [
     ("...", CaptionFilterConfig(), "boilerplate_caption"),
     ("cat", CaptionFilterConfig(), "too_short"),
     ("a cat", CaptionFilterConfig(), "too_few_words"),
-    (" ".join(f"w{i}" for i in range(70)), CaptionFilterConfig(), "too_many_words"),
+    (" ".join(f"w{i}" for i in range(130)), CaptionFilterConfig(), "too_many_words"),
     ("What a sunset!!!!!!!! over the bay", CaptionFilterConfig(), "repeated_characters"),
     ("BUY CHEAP WATCHES ONLINE TODAY", CaptionFilterConfig(), "all_caps"),
     ("cat cat cat cat dog", CaptionFilterConfig(), "repeated_words"),

@@ -20,10 +20,10 @@ from tests.fixtures.images import jpeg_bytes, truncated_jpeg
 
 
 def test_download_kwargs():
-    kw = download_kwargs(Img2DatasetConfig(processes_count=3), "in.parquet", "out", 10)
+    kw = download_kwargs(Img2DatasetConfig(processes_count=2), "in.parquet", "out", 95)
     assert kw["output_format"] == "parquet" and kw["input_format"] == "parquet"
     assert kw["resize_mode"] == "no" and kw["disable_all_reencoding"] is True
-    assert kw["number_sample_per_shard"] == 4  # ceil(10 / 3): one part per process
+    assert kw["number_sample_per_shard"] == 10  # ceil(95 / (2 processes * 5 parts))
     assert kw["disallowed_header_directives"] == list(DEFAULT_OPT_OUT_DIRECTIVES)
     assert kw["incremental_mode"] == "incremental" and kw["enable_wandb"] is False
     resized = download_kwargs(Img2DatasetConfig(resize_mode="keep_ratio"), "i", "o", 5)
@@ -92,6 +92,10 @@ def test_real_shard_from_a_worker_thread():
         server.route("/noai.jpg", Reply(body=good, headers={"X-Robots-Tag": "interleaf: noai"}))
         server.route("/slow.jpg", Reply(body=good, delay_s=8.0))
         server.route("/cut.jpg", Reply(body=truncated_jpeg()))
+        # Answers only once the caller has its first result: it is in the last img2dataset
+        # part, so it succeeds only if results stream back while later parts still run.
+        gate = threading.Event()
+        server.route("/gate.jpg", lambda _req: Reply(body=good) if gate.wait(10) else Reply(500))
         rows = [
             ("ok", server.url("/ok.jpg")),
             ("noai", server.url("/noai.jpg")),
@@ -100,15 +104,23 @@ def test_real_shard_from_a_worker_thread():
             ("cut", server.url("/cut.jpg")),
             ("refused", f"http://127.0.0.1:{closed_port()}/x.jpg"),
             ("ok2", server.url("/ok.jpg")),
+            ("gate", server.url("/gate.jpg")),
         ]
         results: list = []
         cfg = Img2DatasetConfig(timeout_s=3, thread_count=4)
-        worker = threading.Thread(target=lambda: results.extend(download_shard(rows, cfg)))
+
+        def consume() -> None:
+            for result in download_shard(rows, cfg):
+                results.append(result)
+                gate.set()
+
+        worker = threading.Thread(target=consume)
         worker.start()
         worker.join()
     by_id = {r.row_id: r for r in results}
     assert len(results) == len(rows) == len(by_id)
     assert by_id["ok"].data == good and by_id["ok2"].data == good  # bytes as served
+    assert by_id["gate"].data == good, by_id["gate"]
     assert by_id["cut"].data == truncated_jpeg()  # not decoded here: process_image judges it
     assert {k: by_id[k].reason for k in ("noai", "slow", "gone", "refused")} == {
         "noai": "opt_out",

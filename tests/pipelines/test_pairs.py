@@ -176,6 +176,42 @@ def test_private_addresses_need_allow_network(server, url_list, tmp_path):
     assert len(server.requests) == before  # not one request reached 127.0.0.1
 
 
+def test_eval_duplicates_are_dropped(tmp_path):
+    from curation.eval_sources import build_eval_dataset, image_file_tasks
+    from tests.fixtures.eval_sets import photo, resized
+
+    images = [photo(f"pair-scene-{i}") for i in range(4)]
+    captions = [f"A photo of scene {i} in the hills" for i in range(4)]
+    parquet = write_bytes_parquet(tmp_path / "b.parquet", images, captions)
+    evalset = tmp_path / "evalset"
+    evalset.mkdir()
+    (evalset / "exact.jpg").write_bytes(images[0])
+    (evalset / "near.jpg").write_bytes(resized(images[1], 0.5, quality=60))
+    (evalset / "other.jpg").write_bytes(photo("an-unrelated-eval-scene"))
+    index = str(tmp_path / "index")
+    build_eval_dataset(index, "evalset", "val", image_file_tasks(str(evalset)), progress=False)
+    out = tmp_path / "out"
+    assert curate("--input", str(parquet), "--image-column", "jpg", "--output", str(out),
+                  "--eval-index", index) == 0  # fmt: skip
+    assert {s["caption"] for s in rows(out, "samples")} == set(captions[2:])
+    dropped = rows(out, "rejections")
+    assert (
+        sorted((r["stage"], r["reason"]) for r in dropped) == [("decontam", "eval_duplicate")] * 2
+    )
+    assert {d.split()[0] for d in (r["detail"] for r in dropped)} >= {"evalset/exact"}
+    s = summary(out)
+    assert s["pairs"]["balanced"] and s["stages"]["decontam"]["in"] == 4
+    assert s["outputs"]["decontam-hits"]["rows"] == 2
+
+
+def test_bad_eval_index_is_a_cli_error(url_list, tmp_path):
+    from pipelines.cli import CliError
+
+    with pytest.raises(CliError, match="--eval-index"):
+        curate("--input", str(url_list), "--output", str(tmp_path / "o"),
+               "--eval-index", str(tmp_path / "no-index"))  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def clip_inputs(tmp_path_factory):
     pytest.importorskip("open_clip")
@@ -233,6 +269,9 @@ def test_cli_errors(url_list, tmp_path):
         curate("--input", str(bad), "--output", out)
     with pytest.raises(CliError, match="need --clip-model"):
         curate("--input", str(url_list), "--output", out, "--clip-threshold", "0.3")
+    with pytest.raises(CliError, match="not an open_clip model"):
+        curate("--input", str(url_list), "--output", out, "--clip-model", "No-Such-CLIP",
+               "--clip-checkpoint", str(url_list), "--clip-threshold", "0.3")  # fmt: skip
     with pytest.raises(CliError, match="not a local file"):
         curate("--input", str(url_list), "--output", out, "--clip-model", "ViT-B-32",
                "--clip-top-fraction", "0.3")  # fmt: skip
