@@ -34,7 +34,8 @@ from curation.ffmpeg_tools import (
     run_tool,
     stderr_tail,
 )
-from schemas.records import VideoSample
+from curation.hashing import phash64
+from schemas.records import ImageRecord, VideoSample
 
 # Demuxers a web video arrives in. Anything else (HLS/DASH playlists, concat lists, image
 # sequences, raw streams) is refused before ffmpeg parses it: playlists make ffmpeg open
@@ -150,6 +151,30 @@ def to_video_sample(clip: SampledClip, ref: VideoRef) -> VideoSample:
         width=clip.width,
         height=clip.height,
     )
+
+
+def frame_url(url: str, t: float) -> str:
+    """A frame's address: the clip URL with a W3C media-fragment time, ``clip.mp4#t=2.000``."""
+    return f"{url}#t={t:.3f}"
+
+
+def frame_records(sample: VideoSample) -> tuple[ImageRecord, ...]:
+    """Each frame as an ImageRecord (for decontamination), hashed like a crawled image.
+
+    The pHash is taken on the decoded JPEG exactly as curation.images does, so a frame
+    that is an eval image stored unchanged hashes identically to its index entry.
+    """
+    records = []
+    for data, t in zip(sample.frames, sample.frame_times, strict=True):
+        try:
+            with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
+                rgb = im.convert("RGB")
+        except (OSError, SyntaxError) as e:
+            raise VideoRejected("decode_error", f"frame t={t:.3f}s: {e}") from None
+        sha = hashlib.sha256(data).hexdigest()
+        url = frame_url(sample.url, t)
+        records.append(ImageRecord(data, url, sha, phash64(rgb), rgb.width, rgb.height))
+    return tuple(records)
 
 
 def sample_video_file(path: str, cfg: VideoConfig, tools: FfmpegTools) -> SampledClip:

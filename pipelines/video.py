@@ -1,8 +1,10 @@
 """The video job (`curate video`): a list of (clip, caption) rows → VTP-style VideoSamples.
 
-Stages: ``read`` (list rows → VideoRefs) and ``video`` (fetch or open each clip, probe,
-sample JPEG frames with ffmpeg). Each drop is a counted Rejection, so per stage
-``in = out + rejected`` and, over the job, rows in = samples + rejections.
+Stages: ``read`` (list rows → VideoRefs), ``video`` (fetch or open each clip, probe,
+sample JPEG frames with ffmpeg) and, with ``--eval-index``, ``decontam`` (drop every clip
+one of whose frames is a near-duplicate of an eval image). Each drop is a counted
+Rejection, so per stage ``in = out + rejected`` and, over the job, rows in = samples +
+rejections.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from curation.eval_index import DecontamConfig
 from curation.fetch import FetchConfig, FetchError, HttpFetcher
 from curation.ffmpeg_tools import FfmpegTools, ToolError, find_tools
 from curation.url_lists import UrlListConfig
@@ -32,6 +35,7 @@ from curation.video import (
     to_video_sample,
 )
 from pipelines.counting import REJECTED, StageCounters
+from pipelines.decontam import HITS, WriteDecontamHits
 from pipelines.io import WriteRecords, WriteRejections
 from pipelines.summary import (
     Balance,
@@ -41,14 +45,14 @@ from pipelines.summary import (
     format_table,
     write_summary,
 )
+from pipelines.video_decontam import SAMPLES, DropEvalDuplicateClips, check_video_eval_index
 from pipelines.video_inputs import LIST_FORMATS, REFS, ReadVideoList, expand_lists
 from schemas import VIDEO_SCHEMA, video_sample_to_row
 
 log = logging.getLogger(__name__)
 
-VIDEO_STAGES = ("read", "video")
-OUTPUT_NAMES = ("samples", "rejections")
-SAMPLES = "samples"
+VIDEO_STAGES = ("read", "video", "decontam")
+OUTPUT_NAMES = ("samples", "rejections", "decontam-hits")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class VideoJobConfig:
     caption_column: str = "caption"
     fetch_http: bool = True
     num_shards: int = 0  # 0 lets the runner decide
+    eval_index: str | None = None  # eval-set index: drop clips with an eval image as a frame
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
 
@@ -180,11 +186,19 @@ def build_video(pipeline: beam.Pipeline, cfg: VideoJobConfig) -> None:
     columns = UrlListConfig(url_column=cfg.video_column, caption_column=cfg.caption_column)
     read = pipeline | "ReadVideoList" >> ReadVideoList(cfg.inputs, columns)
     sampled = read[REFS] | "SampleClips" >> SampleClips(cfg.video, cfg.fetch, cfg.fetch_http)
-    _ = sampled[SAMPLES] | "WriteSamples" >> WriteRecords(
+    samples, rejections = sampled[SAMPLES], [read[REJECTED], sampled[REJECTED]]
+    if cfg.eval_index:
+        clean = samples | "DropEvalDuplicates" >> DropEvalDuplicateClips(
+            cfg.eval_index, cfg.decontam
+        )
+        samples = clean[SAMPLES]
+        rejections.append(clean[REJECTED])
+        _ = clean[HITS] | "WriteDecontamHits" >> WriteDecontamHits(cfg.output, cfg.num_shards)
+    _ = samples | "WriteSamples" >> WriteRecords(
         cfg.output, "samples", VIDEO_SCHEMA, video_sample_to_row, cfg.num_shards
     )
-    rejections = (read[REJECTED], sampled[REJECTED]) | "AllRejections" >> beam.Flatten()
-    _ = rejections | "WriteRejections" >> WriteRejections(cfg.output)
+    all_rejections = tuple(rejections) | "AllRejections" >> beam.Flatten()
+    _ = all_rejections | "WriteRejections" >> WriteRejections(cfg.output)
 
 
 # ---------------------------------------------------------------- CLI
@@ -193,6 +207,7 @@ VIDEO_EXAMPLES = """examples:
   curate video --input videos.parquet --video-column url --caption-column caption \\
       --output video/
   curate video --input 'lists/*.csv' --output video/ --fps 1 --max-frames 8 --overwrite
+  curate video ... --eval-index eval-index/       (drop clips showing an eval image)
   curate video ... --direct_running_mode=multi_processing --direct_num_workers=4
   curate video ... --runner DataflowRunner --project P --region R \\
       --temp_location gs://B/tmp --setup_file ./setup.py      (see README)
@@ -200,7 +215,9 @@ VIDEO_EXAMPLES = """examples:
 The video column holds http(s) URLs, local paths (relative ones are resolved against the
 list's directory), file:// URLs or paths on another Beam filesystem (gs://, s3://).
 Outputs: OUTPUT/samples-*.parquet (VideoSamples: JPEG frames + times + caption),
-OUTPUT/rejections-*.parquet, OUTPUT/summary.json. Unknown --options go to Apache Beam."""
+OUTPUT/rejections-*.parquet, OUTPUT/summary.json; with --eval-index also
+OUTPUT/decontam-hits-*.parquet (for `curate decontam-report`). Unknown --options go to
+Apache Beam."""
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -264,6 +281,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="CIDR[,HOST…]",
         help="private/loopback networks or hosts the fetcher may contact",
     )
+    p.add_argument(
+        "--eval-index",
+        metavar="DIR",
+        help="eval-set index (curate evalset-index): drop clips with a frame that is a "
+        "near-duplicate of an evaluation image",
+    )
+    p.add_argument(
+        "--eval-radius",
+        type=int,
+        default=DecontamConfig.radius,
+        help="pHash Hamming radius for an eval match (default %(default)s)",
+    )
     p.add_argument("--num-shards", type=int, default=0, help="output shards (0: runner decides)")
     p.add_argument(
         "--overwrite",
@@ -298,16 +327,27 @@ def video_job_config(args: argparse.Namespace, inputs: list[str]) -> VideoJobCon
         num_shards=args.num_shards,
         video=video,
         fetch=video_fetch_config(video, args.allow_network),
+        eval_index=args.eval_index,
+        decontam=replace(DecontamConfig(), radius=args.eval_radius),
     )
 
 
-VIDEO_BALANCE = Balance("clips", (("read", "in"),), ("video", "out"), ("read", "video"))
+def video_stages(cfg: VideoJobConfig) -> tuple[str, ...]:
+    """The stages this job runs, in order (decontam only with an eval index)."""
+    return VIDEO_STAGES if cfg.eval_index else tuple(s for s in VIDEO_STAGES if s != "decontam")
 
 
-def video_summary(counters: dict[str, dict[str, int]], output: str) -> dict[str, Any]:
+def video_balance(stages: tuple[str, ...]) -> Balance:
+    """Clips in (rows read) = clips out of the last stage + clips rejected at any stage."""
+    return Balance("clips", (("read", "in"),), (stages[-1], "out"), stages)
+
+
+def video_summary(counters: dict[str, dict[str, int]], cfg: VideoJobConfig) -> dict[str, Any]:
     """summary.json for a video run: per-stage counts plus clips in = kept + rejected."""
+    stages = video_stages(cfg)
+    names = OUTPUT_NAMES if cfg.eval_index else OUTPUT_NAMES[:2]
     summary = build_summary(
-        counters, VIDEO_STAGES, describe_outputs(output, OUTPUT_NAMES), VIDEO_BALANCE
+        counters, stages, describe_outputs(cfg.output, names), video_balance(stages)
     )
     summary["clips"]["frames"] = counters.get("video", {}).get("frames", 0)
     return summary
@@ -326,6 +366,7 @@ def run_video(args: argparse.Namespace, beam_args: list[str]) -> int:
     except ToolError as e:
         raise CliError(f"{e.detail}; install ffmpeg or `pip install imageio-ffmpeg`") from None
     cfg = video_job_config(args, inputs)
+    check_video_eval_index(cfg.eval_index, cfg.decontam)
     prepare_output(args.output, args.overwrite)
     log.info(
         "sampling clips of %d list(s) with %s (%s) → %s",
@@ -339,7 +380,7 @@ def run_video(args: argparse.Namespace, beam_args: list[str]) -> int:
     build_video(pipeline, cfg)
     result = pipeline.run()
     result.wait_until_finish()
-    summary = video_summary(collect_counters(result), args.output)
+    summary = video_summary(collect_counters(result), cfg)
     summary["elapsed_s"] = round(time.monotonic() - started, 2)
     summary["inputs"] = list(inputs)
     path = write_summary(summary, args.output)
