@@ -28,7 +28,7 @@ from curation.fetch import FetchConfig
 from curation.images import ImageConfig
 from curation.language import LanguageConfig
 from curation.minhash import MinHashConfig
-from pipelines import evalset, pairs, video
+from pipelines import evalset, export, pairs, video
 from pipelines.decontam import check_eval_index
 from pipelines.m3w import M3WConfig, build_m3w, input_kind
 from pipelines.summary import (
@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_parser(sub)
     video.add_parser(sub)
     evalset.add_parser(sub)
+    export.add_parser(sub)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 
@@ -20,8 +21,8 @@ from curation.clip_score import (
 from tests.fixtures.clip_models import TINY_CLIP_CONFIG, TINY_CLIP_NAME, write_tiny_clip
 from tests.fixtures.images import jpeg_bytes
 
-torch = pytest.importorskip("torch")
-open_clip = pytest.importorskip("open_clip")
+torch = importlib.import_module("torch")
+open_clip = importlib.import_module("open_clip")
 
 CAPTIONS = ["a red kite in the sky", "a bowl of soup", "two dogs on a beach", "a city at night"]
 
