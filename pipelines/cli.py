@@ -13,13 +13,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from curation.chunking import ChunkConfig
 from curation.dedup import DedupConfig, ImageDedupConfig
@@ -30,14 +27,18 @@ from curation.language import LanguageConfig
 from curation.minhash import MinHashConfig
 from pipelines import evalset, export, pairs, video
 from pipelines.decontam import check_eval_index
-from pipelines.m3w import M3WConfig, build_m3w, input_kind
-from pipelines.summary import (
-    build_summary,
-    collect_counters,
-    describe_outputs,
-    format_table,
-    write_summary,
+from pipelines.jobs import (
+    OUTPUT_NAMES,
+    CliError,
+    add_eval_options,
+    add_network_option,
+    add_output_options,
+    csv_list,
+    prepare_output,
+    run_job,
 )
+from pipelines.m3w import M3WConfig, build_m3w, input_kind
+from pipelines.summary import build_summary, describe_outputs
 from schemas import SchemaVersionError
 
 log = logging.getLogger("curate")
@@ -52,7 +53,6 @@ M3W_STAGES = (
     "decontam",
     "chunk",
 )
-OUTPUT_NAMES = ("samples", "rejections", "decontam-hits")
 
 M3W_EXAMPLES = """examples:
   curate make-sample sample/
@@ -67,14 +67,6 @@ M3W_EXAMPLES = """examples:
 Outputs: OUTPUT/samples-*.parquet (M3W samples), OUTPUT/rejections-*.parquet
 (every dropped record with stage and reason), OUTPUT/summary.json (counts).
 Unknown --options are passed to Apache Beam."""
-
-
-class CliError(Exception):
-    """A user error at the command-line boundary: printed without a traceback."""
-
-
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def _m3w_parser(sub: argparse._SubParsersAction) -> None:
@@ -104,16 +96,10 @@ def _m3w_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="never fetch images over the network (WARC records and mirror only)",
     )
-    p.add_argument(
-        "--allow-network",
-        type=_csv,
-        default=(),
-        metavar="CIDR[,HOST…]",
-        help="private/loopback networks or hosts the image fetcher may contact",
-    )
+    add_network_option(p)
     p.add_argument(
         "--languages",
-        type=_csv,
+        type=csv_list,
         default=(),
         metavar="en,fr,…",
         help="keep only these languages (ISO 639-1); default keeps all",
@@ -144,19 +130,7 @@ def _m3w_parser(sub: argparse._SubParsersAction) -> None:
         default=ImageConfig.max_side,
         help="resize images so their longer side is at most this",
     )
-    p.add_argument(
-        "--eval-index",
-        metavar="DIR",
-        help="eval-set index (curate evalset-index): drop crawl images that are "
-        "near-duplicates of evaluation images",
-    )
-    p.add_argument(
-        "--eval-radius",
-        type=int,
-        default=DecontamConfig.radius,
-        help="pHash Hamming radius for an eval match (default %(default)s; "
-        "see bench/dedup_quality.py)",
-    )
+    add_eval_options(p, "images", DecontamConfig.radius)
     p.add_argument(
         "--no-dedup",
         action="store_true",
@@ -182,13 +156,7 @@ def _m3w_parser(sub: argparse._SubParsersAction) -> None:
         default=MinHashConfig.threshold,
         help="Jaccard above which documents are near-duplicates (default %(default)s)",
     )
-    p.add_argument("--num-shards", type=int, default=0, help="output shards (0: runner decides)")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace samples/rejections/summary already in OUTPUT",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress logging")
+    add_output_options(p)
     p.set_defaults(func=run_m3w)
 
 
@@ -238,22 +206,6 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
                 raise CliError(str(e)) from None
         paths += matched
     return sorted(set(paths))
-
-
-def prepare_output(output: str, overwrite: bool) -> None:
-    """Create OUTPUT; refuse to mix with an earlier run's files unless --overwrite."""
-    patterns = [FileSystems.join(output, f"{n}-*.parquet") for n in OUTPUT_NAMES]
-    patterns.append(FileSystems.join(output, "summary.json"))
-    old = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list]
-    if old and not overwrite:
-        raise CliError(
-            f"{output} already holds output of an earlier run ({len(old)} files); "
-            "pass --overwrite to replace it or choose another --output"
-        )
-    if old:
-        FileSystems.delete(old)
-    if not FileSystems.exists(output):
-        FileSystems.mkdirs(output)
 
 
 def m3w_config(args: argparse.Namespace, inputs: Sequence[str]) -> M3WConfig:
@@ -313,22 +265,16 @@ def run_m3w(args: argparse.Namespace, beam_args: list[str]) -> int:
         except (EvalIndexError, SchemaVersionError) as e:
             raise CliError(f"--eval-index {cfg.eval_index!r}: {e}") from None
     prepare_output(args.output, args.overwrite)
-    options = PipelineOptions(beam_args)
     log.info("curating %d input file(s) → %s", len(inputs), args.output)
-    started = time.monotonic()
-    pipeline = beam.Pipeline(options=options)
-    build_m3w(pipeline, cfg)
-    result = pipeline.run()
-    result.wait_until_finish()
-    summary = build_summary(
-        collect_counters(result), M3W_STAGES, describe_outputs(args.output, OUTPUT_NAMES)
+    return run_job(
+        lambda pipeline: build_m3w(pipeline, cfg),
+        beam_args,
+        lambda counters: build_summary(
+            counters, M3W_STAGES, describe_outputs(args.output, OUTPUT_NAMES)
+        ),
+        args.output,
+        inputs,
     )
-    summary["elapsed_s"] = round(time.monotonic() - started, 2)
-    summary["inputs"] = list(inputs)
-    path = write_summary(summary, args.output)
-    print(format_table(summary))
-    print(f"summary: {path}  ({summary['elapsed_s']} s)")
-    return 0
 
 
 def run_make_sample(args: argparse.Namespace, beam_args: list[str]) -> int:

@@ -35,6 +35,7 @@ from curation.eval_sources import (
     with_embeddings,
 )
 from pipelines.counting import REJECTED, StageCounters
+from pipelines.jobs import CliError
 from pipelines.summary import collect_counters
 from schemas import (
     REJECTION_SCHEMA,
@@ -183,7 +184,6 @@ def _publish(staging: dict[str, str], finals: dict[str, str], rejected: int) -> 
 
 
 def run_evalset_index(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.cli import CliError
 
     try:
         dataset = os.path.basename(dataset_path(args.output, args.name))[: -len(".parquet")]
@@ -219,7 +219,6 @@ def run_evalset_index(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _embedding_config(args: argparse.Namespace) -> Any:
-    from pipelines.cli import CliError
 
     if not args.embed_model:
         if args.embed_checkpoint:
@@ -236,7 +235,6 @@ def _embedding_config(args: argparse.Namespace) -> Any:
 
 
 def run_decontam_report(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.cli import CliError
 
     if beam_args:
         raise CliError(f"unknown options for decontam-report: {' '.join(beam_args)}")

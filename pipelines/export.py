@@ -28,6 +28,7 @@ from curation.export_mmc4 import (
     shard_pattern,
     write_shard,
 )
+from pipelines.jobs import CliError
 from schemas import (
     M3W_SCHEMA,
     REJECTION_SCHEMA,
@@ -161,7 +162,6 @@ def _old_outputs(output: Path) -> list[Path]:
 
 def run_export_webdataset(args: argparse.Namespace, beam_args: list[str]) -> int:
     """The `export-webdataset` command."""
-    from pipelines.cli import CliError  # here: pipelines.cli imports this module
 
     if beam_args:
         raise CliError(f"export-webdataset: unknown options {' '.join(beam_args)}")

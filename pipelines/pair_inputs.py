@@ -23,6 +23,7 @@ from curation.url_lists import (
     iter_pairs,
 )
 from pipelines.counting import REJECTED, StageCounters
+from pipelines.jobs import CliError
 from pipelines.pair_downloads import pair_key
 from schemas import Rejection
 
@@ -122,7 +123,6 @@ def expand_pair_inputs(
 ) -> list[str]:
     """Every file the patterns match, its format known and (for the first files) its columns
     present; CliError otherwise, before any worker starts."""
-    from pipelines.cli import CliError
 
     paths: list[str] = []
     for pattern in patterns:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -30,15 +29,21 @@ from pipelines.clip_filter import ClipFilter
 from pipelines.counting import REJECTED
 from pipelines.decontam import HITS, DropEvalDuplicateImages, WriteDecontamHits, check_eval_index
 from pipelines.io import WriteRecords, WriteRejections
+from pipelines.jobs import (
+    CliError,
+    add_eval_options,
+    add_network_option,
+    add_output_options,
+    csv_list,
+    prepare_output,
+    run_job,
+)
 from pipelines.pair_downloads import DOWNLOADED, DownloadPairs, ProcessPairImages
 from pipelines.pair_inputs import FilterCaptions, ReadPairInputs, expand_pair_inputs
 from pipelines.summary import (
     Balance,
     build_summary,
-    collect_counters,
     describe_outputs,
-    format_table,
-    write_summary,
 )
 from schemas import PAIR_SCHEMA, SchemaVersionError, pair_sample_to_row
 
@@ -132,10 +137,6 @@ Outputs: OUTPUT/samples-*.parquet (pair samples), OUTPUT/rejections-*.parquet (e
 dropped pair with stage and reason), OUTPUT/summary.json. Unknown --options go to Beam."""
 
 
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
-
-
 def _input_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("inputs")
     g.add_argument(
@@ -176,19 +177,13 @@ def _download_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--shard-timeout", type=float, default=i2d.shard_timeout_s)
     g.add_argument(
         "--disallowed-header-directives",
-        type=_csv,
+        type=csv_list,
         default=i2d.disallowed_header_directives,
         metavar="noai,…",
         help="X-Robots-Tag directives that opt an image out (empty string: none)",
     )
     g.add_argument("--user-agent-token", default=i2d.user_agent_token)
-    g.add_argument(
-        "--allow-network",
-        type=_csv,
-        default=(),
-        metavar="CIDR[,HOST…]",
-        help="private/loopback networks or hosts that may be fetched",
-    )
+    add_network_option(g)
     g.add_argument(
         "--max-image-bytes",
         type=int,
@@ -205,22 +200,11 @@ def _filter_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-words", type=int, default=cap.max_words)
     g.add_argument("--min-chars", type=int, default=cap.min_chars)
     g.add_argument("--max-chars", type=int, default=cap.max_chars)
-    g.add_argument("--languages", type=_csv, default=(), metavar="en,fr,…")
+    g.add_argument("--languages", type=csv_list, default=(), metavar="en,fr,…")
     g.add_argument("--min-image-side", type=int, default=ImageConfig.min_side)
     g.add_argument("--max-image-side", type=int, default=ImageConfig.max_side)
     g.add_argument("--image-threads", type=int, default=PairsConfig.image_threads)
-    g.add_argument(
-        "--eval-index",
-        metavar="DIR",
-        help="eval-set index (curate evalset-index): drop pairs whose image is a "
-        "near-duplicate of an evaluation image",
-    )
-    g.add_argument(
-        "--eval-radius",
-        type=int,
-        default=DecontamConfig.radius,
-        help="pHash Hamming radius for an eval match (default %(default)s)",
-    )
+    add_eval_options(g, "pairs", DecontamConfig.radius)
     g.add_argument("--clip-model", help="open_clip config name, .json config, or local-dir:DIR")
     g.add_argument("--clip-checkpoint", help="local open_clip weights for --clip-model")
     keep = g.add_mutually_exclusive_group()
@@ -244,9 +228,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _download_args(p)
     _filter_args(p)
     p.add_argument("--output", required=True, help="output directory (local or gs://, s3://)")
-    p.add_argument("--num-shards", type=int, default=0, help="output shards (0: runner decides)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier run's output")
-    p.add_argument("--quiet", action="store_true", help="no progress logging")
+    add_output_options(p)
     p.set_defaults(func=run_pairs)
 
 
@@ -316,7 +298,6 @@ def pairs_config(args: argparse.Namespace, inputs: list[str]) -> PairsConfig:
 
 def check_job(cfg: PairsConfig) -> None:
     """CliError for a job that cannot run: img2dataset missing, a CLIP model not loadable."""
-    from pipelines.cli import CliError
 
     missing = importlib.util.find_spec("img2dataset") is None
     if missing and cfg.downloader == "img2dataset" and uses_download(cfg.inputs, cfg.lists):
@@ -361,25 +342,16 @@ def pairs_summary(counters: dict[str, dict[str, int]], cfg: PairsConfig) -> dict
 
 def run_pairs(args: argparse.Namespace, beam_args: list[str]) -> int:
     """`curate pairs`: run the job, write summary.json, print the table."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from pipelines.cli import prepare_output
-
     lists = UrlListConfig(args.url_column, args.caption_column, args.image_column)
     inputs = expand_pair_inputs(args.input, lists)
     cfg = pairs_config(args, inputs)
     check_job(cfg)
     prepare_output(args.output, args.overwrite)
     log.info("curating pairs from %d input file(s) → %s", len(inputs), args.output)
-    started = time.monotonic()
-    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
-    build_pairs(pipeline, cfg)
-    result = pipeline.run()
-    result.wait_until_finish()
-    summary = pairs_summary(collect_counters(result), cfg)
-    summary["elapsed_s"] = round(time.monotonic() - started, 2)
-    summary["inputs"] = list(inputs)
-    path = write_summary(summary, args.output)
-    print(format_table(summary))
-    print(f"summary: {path}  ({summary['elapsed_s']} s)")
-    return 0
+    return run_job(
+        lambda pipeline: build_pairs(pipeline, cfg),
+        beam_args,
+        lambda counters: pairs_summary(counters, cfg),
+        args.output,
+        inputs,
+    )

@@ -37,13 +37,18 @@ from curation.video import (
 from pipelines.counting import REJECTED, StageCounters
 from pipelines.decontam import HITS, WriteDecontamHits
 from pipelines.io import WriteRecords, WriteRejections
+from pipelines.jobs import (
+    CliError,
+    add_eval_options,
+    add_network_option,
+    add_output_options,
+    prepare_output,
+    run_job,
+)
 from pipelines.summary import (
     Balance,
     build_summary,
-    collect_counters,
     describe_outputs,
-    format_table,
-    write_summary,
 )
 from pipelines.video_decontam import SAMPLES, DropEvalDuplicateClips, check_video_eval_index
 from pipelines.video_inputs import LIST_FORMATS, REFS, ReadVideoList, expand_lists
@@ -220,10 +225,6 @@ OUTPUT/decontam-hits-*.parquet (for `curate decontam-report`). Unknown --options
 Apache Beam."""
 
 
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``curate video``."""
     d = VideoConfig()
@@ -274,38 +275,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="largest clip accepted, MiB (default %(default)s)",
     )
     p.add_argument("--no-http", action="store_true", help="never fetch clips over the network")
-    p.add_argument(
-        "--allow-network",
-        type=_csv,
-        default=(),
-        metavar="CIDR[,HOST…]",
-        help="private/loopback networks or hosts the fetcher may contact",
-    )
-    p.add_argument(
-        "--eval-index",
-        metavar="DIR",
-        help="eval-set index (curate evalset-index): drop clips with a frame that is a "
-        "near-duplicate of an evaluation image",
-    )
-    p.add_argument(
-        "--eval-radius",
-        type=int,
-        default=DecontamConfig.radius,
-        help="pHash Hamming radius for an eval match (default %(default)s)",
-    )
-    p.add_argument("--num-shards", type=int, default=0, help="output shards (0: runner decides)")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace samples/rejections/summary already in OUTPUT",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress logging")
+    add_network_option(p)
+    add_eval_options(p, "clips", DecontamConfig.radius)
+    add_output_options(p)
     p.set_defaults(func=run_video)
 
 
 def video_job_config(args: argparse.Namespace, inputs: list[str]) -> VideoJobConfig:
     """The job config from parsed options; CliError on impossible values."""
-    from pipelines.cli import CliError
 
     try:
         video = replace(
@@ -355,10 +332,6 @@ def video_summary(counters: dict[str, dict[str, int]], cfg: VideoJobConfig) -> d
 
 def run_video(args: argparse.Namespace, beam_args: list[str]) -> int:
     """`curate video`: run the job, write summary.json, print the table."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from pipelines.cli import CliError, prepare_output
-
     columns = UrlListConfig(url_column=args.video_column, caption_column=args.caption_column)
     inputs = expand_lists(args.input, columns)
     try:
@@ -375,15 +348,10 @@ def run_video(args: argparse.Namespace, beam_args: list[str]) -> int:
         tools.source,
         args.output,
     )
-    started = time.monotonic()
-    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
-    build_video(pipeline, cfg)
-    result = pipeline.run()
-    result.wait_until_finish()
-    summary = video_summary(collect_counters(result), cfg)
-    summary["elapsed_s"] = round(time.monotonic() - started, 2)
-    summary["inputs"] = list(inputs)
-    path = write_summary(summary, args.output)
-    print(format_table(summary))
-    print(f"summary: {path}  ({summary['elapsed_s']} s)")
-    return 0
+    return run_job(
+        lambda pipeline: build_video(pipeline, cfg),
+        beam_args,
+        lambda counters: video_summary(counters, cfg),
+        args.output,
+        inputs,
+    )

@@ -19,6 +19,7 @@ from curation.eval_index import DecontamConfig, EvalIndexError, make_thumbnail
 from curation.video import VideoRejected, frame_records
 from pipelines.counting import REJECTED
 from pipelines.decontam import HITS, _DecontamFn, check_eval_index
+from pipelines.jobs import CliError
 from schemas import DecontamHit, SchemaVersionError, VideoSample
 
 SAMPLES = "samples"
@@ -72,7 +73,6 @@ class DropEvalDuplicateClips(beam.PTransform):
 
 def check_video_eval_index(eval_index: str | None, cfg: DecontamConfig) -> None:
     """Fail at the CLI, not on every worker, on a bad --eval-index or --eval-radius."""
-    from pipelines.cli import CliError
 
     if not eval_index:
         return

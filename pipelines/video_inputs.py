@@ -23,6 +23,7 @@ from curation.url_lists import (
 )
 from curation.video import VideoRef
 from pipelines.counting import REJECTED, StageCounters
+from pipelines.jobs import CliError
 from schemas import Rejection
 
 LIST_FORMATS = ("csv", "tsv", "jsonl", "parquet")  # curation.url_lists formats that name clips
@@ -101,7 +102,6 @@ def expand_lists(patterns: Iterable[str], cfg: UrlListConfig, check_files: int =
 
     Only the first `check_files` lists have their columns read: thousands of shards would crawl.
     """
-    from pipelines.cli import CliError
 
     paths: list[str] = []
     for pattern in patterns:
