@@ -170,7 +170,7 @@ def test_two_worker_processes_give_the_same_samples(sample, curated, tmp_path):
     )
 
 
-def test_sample_mode_gives_one_chunk_per_document(sample, tmp_path):
+def test_sample_mode_without_dedup_gives_one_chunk_per_document(sample, tmp_path):
     out = tmp_path / "s"
     assert (
         main(
@@ -188,10 +188,14 @@ def test_sample_mode_gives_one_chunk_per_document(sample, tmp_path):
                 "128",
                 "--max-images",
                 "2",
+                "--no-dedup",
             ]
         )
         == 0
     )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stages"]["dedup_documents"]["in"] == 0  # --no-dedup: the stage is off
+    assert summary["documents"]["balanced"]
     samples = _rows(out, "samples")
     assert len({s["doc_id"] for s in samples}) == len(samples)
     assert all(s["num_tokens"] <= 128 and len(s["images"]) <= 2 for s in samples)
