@@ -60,6 +60,7 @@ M3W_EXAMPLES = """examples:
       --mirror-dir sample/mirror
   curate m3w --input 'crawl/*.warc.gz' --input 'pages/*.html' --output out/ \\
       --tokenizer ./my-hf-tokenizer --languages en,fr --chunk-mode tile --overwrite
+  curate m3w --urls urls.txt --output out/ --tokenizer ./tok     (scrape, then curate)
   curate m3w ... --direct_running_mode=multi_processing --direct_num_workers=4
   curate m3w ... --runner DataflowRunner --project P --region R \\
       --temp_location gs://B/tmp --setup_file ./setup.py      (see README)
@@ -81,9 +82,18 @@ def _m3w_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--input",
         action="append",
-        required=True,
+        default=[],
         metavar="PATTERN",
         help="file or glob (.warc[.gz], .arc[.gz], .html[.gz], .parquet); repeatable",
+    )
+    p.add_argument(
+        "--urls",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="page URL lists (.txt, .csv, .parquet, sitemap .xml): scrape them politely "
+        "into OUTPUT/crawl/ (pages and images, as curate scrape --include-images), "
+        "then curate the crawl; re-running resumes the crawl",
     )
     p.add_argument("--output", required=True, help="output directory (local or gs://, s3://)")
     p.add_argument(
@@ -256,16 +266,37 @@ def check_tokenizer(path: str) -> None:
         raise CliError(f"--tokenizer {path!r}: {e}") from None
 
 
+def scrape_first(args: argparse.Namespace, beam_args: list[str]) -> str:
+    """`m3w --urls`: crawl the lists into OUTPUT/crawl/ and return the WARC pattern."""
+    crawl = FileSystems.join(args.output, "crawl")
+    argv = ["scrape", "--output", crawl, "--include-images"]
+    for pattern in args.urls:
+        argv += ["--urls", pattern]
+    if args.allow_network:
+        argv += ["--allow-network", ",".join(args.allow_network)]
+    if args.quiet:
+        argv.append("--quiet")
+    scrape_args, _ = build_parser().parse_known_args(argv)
+    scrape.run_scrape(scrape_args, beam_args)
+    return FileSystems.join(crawl, "*.warc.gz")
+
+
 def run_m3w(args: argparse.Namespace, beam_args: list[str]) -> int:
-    inputs = expand_inputs(args.input)
+    if not args.input and not args.urls:
+        raise CliError("give --input (crawl files) or --urls (URL lists to scrape first)")
     check_tokenizer(args.tokenizer)
-    cfg = m3w_config(args, inputs)
+    cfg = m3w_config(args, ())
     if cfg.eval_index:
         try:
             check_eval_index(cfg.eval_index, cfg.decontam)
         except (EvalIndexError, SchemaVersionError) as e:
             raise CliError(f"--eval-index {cfg.eval_index!r}: {e}") from None
     prepare_output(args.output, args.overwrite)
+    patterns = list(args.input)
+    if args.urls:
+        patterns.append(scrape_first(args, beam_args))
+    inputs = expand_inputs(patterns)
+    cfg = replace(cfg, inputs=tuple(inputs))
     log.info("curating %d input file(s) → %s", len(inputs), args.output)
     return run_job(
         lambda pipeline: build_m3w(pipeline, cfg),

@@ -326,3 +326,37 @@ def test_url_lists_from_csv_and_a_sitemap_index_with_local_children(tmp_path):
     ]
     with pytest.raises(CliError, match="missing_column"):
         read_url_lists([str(tmp_path / "list.csv")], "url", ScrapeConfig())
+
+
+def test_m3w_urls_scrapes_then_curates_in_one_command(tmp_path, tokenizer_dir):  # noqa: F811
+    with LocalHttpServer() as server:
+        urls = serve_site(server, n_pages=3, images=1)
+        listing = tmp_path / "urls.txt"
+        listing.write_text("\n".join(urls) + "\n")
+        out = tmp_path / "out"
+        argv = [
+            "m3w",
+            "--urls",
+            str(listing),
+            "--output",
+            str(out),
+            "--tokenizer",
+            str(tokenizer_dir),
+            "--allow-network",
+            "127.0.0.1/32",
+            "--no-dedup",
+            "--quiet",
+            "--chunk-mode",
+            "tile",
+        ]
+        assert main(argv) == 0
+        page_hits = sum(server.hits(u.removeprefix(server.url(""))) for u in urls)
+        # Re-running resumes the crawl (nothing refetched) and curates the same samples.
+        assert main([*argv, "--overwrite"]) == 0
+        assert sum(server.hits(u.removeprefix(server.url(""))) for u in urls) == page_hits
+    samples = _samples(out)
+    assert {u for u, _t, _s in samples} == set(urls)
+    # Each page's image came from the crawl's WARC (one image per page, in one chunk).
+    assert sorted(u for u, _t, shas in samples if shas) == sorted(urls)
+    assert glob.glob(str(out / "crawl" / "*.warc.gz"))
+    assert main(["m3w", "--output", str(out), "--tokenizer", str(tokenizer_dir)]) == 2
