@@ -25,7 +25,7 @@ from curation.fetch import FetchConfig
 from curation.images import ImageConfig
 from curation.language import LanguageConfig
 from curation.minhash import MinHashConfig
-from pipelines import evalset, export, pairs, scrape, video
+from pipelines import evalset, export, inspection, pairs, scrape, video
 from pipelines.decontam import check_eval_index
 from pipelines.jobs import (
     OUTPUT_NAMES,
@@ -200,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     evalset.add_parser(sub)
     export.add_parser(sub)
     scrape.add_parser(sub)
+    inspection.add_parser(sub)
     return parser
 
 

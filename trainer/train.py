@@ -35,6 +35,7 @@ from trainer.model import Flamingo, build_flamingo
 from trainer.model.lm import max_positions
 from trainer.optim import build_optimizer, build_scheduler
 from trainer.parallel import DistInfo, cast_frozen, gradient_sync, init_distributed, parallelize
+from trainer.plots import write_training_plot
 from trainer.samples import Batch
 
 
@@ -302,11 +303,15 @@ def run(s: Session, stop_after: int | None = None) -> list[dict[str, Any]]:
             save(s)
     bar.close()
     log.close()
+    if s.info.is_main:
+        write_training_plot(cfg.run.output)
     return history
 
 
 def save(s: Session) -> Path:
     data = {name: loader.state_dict() for name, loader in s.loaders.items()}
+    if s.info.is_main:  # the loss/gate PNG follows the checkpoints (metrics.jsonl is rank 0's)
+        write_training_plot(s.cfg.run.output)
     return save_checkpoint(
         s.cfg.run.output,
         s.step,
