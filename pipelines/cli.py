@@ -25,6 +25,7 @@ from curation.fetch import FetchConfig
 from curation.images import ImageConfig
 from curation.language import LanguageConfig
 from curation.minhash import MinHashConfig
+from curation.sample_manifest import SampleManifest
 from pipelines import evalset, export, inspection, pairs, scrape, video
 from pipelines.decontam import check_eval_index
 from pipelines.jobs import (
@@ -39,7 +40,7 @@ from pipelines.jobs import (
 )
 from pipelines.m3w import M3WConfig, build_m3w, input_kind
 from pipelines.summary import build_summary, describe_outputs
-from schemas import SchemaVersionError
+from schemas import SchemaVersionError, WarcImage
 
 log = logging.getLogger("curate")
 M3W_STAGES = (
@@ -310,6 +311,28 @@ def run_m3w(args: argparse.Namespace, beam_args: list[str]) -> int:
     )
 
 
+def write_planted_evalset(manifest: SampleManifest, out_dir: str, n: int = 3) -> int:
+    """Copy a few of the crawl's own images into an "eval set", so decontamination fires."""
+    from curation.warc import iter_warc
+
+    wanted = [
+        img.url
+        for page in manifest.pages
+        if page.expect == "kept"
+        for img in page.content_images
+        if img.survives and img.where == "warc"
+    ][:n]
+    FileSystems.mkdirs(out_dir)
+    found = 0
+    for record in iter_warc(str(manifest.warc_path)):
+        if isinstance(record, WarcImage) and record.url in wanted:
+            name = f"planted-{wanted.index(record.url)}.img"
+            with FileSystems.create(FileSystems.join(out_dir, name)) as f:
+                f.write(record.content)
+            found += 1
+    return found
+
+
 def run_make_sample(args: argparse.Namespace, beam_args: list[str]) -> int:
     if beam_args:
         raise CliError(f"unknown options for make-sample: {' '.join(beam_args)}")
@@ -322,7 +345,11 @@ def run_make_sample(args: argparse.Namespace, beam_args: list[str]) -> int:
     held_out = FileSystems.join(args.dir, "held-out.jpg")
     render_scene(f"held-out-{args.seed}", 480, 360).save(held_out, quality=90)
     tok = train_bpe_tokenizer(sample_texts(seed=args.seed), FileSystems.join(args.dir, "tokenizer"))
-    print(f"wrote {len(manifest.pages)} pages to {args.dir}/sample.warc.gz, tokenizer {tok}")
+    planted = write_planted_evalset(manifest, FileSystems.join(args.dir, "evalset"))
+    print(
+        f"wrote {len(manifest.pages)} pages to {args.dir}/sample.warc.gz, tokenizer {tok}, "
+        f"{planted} crawl images planted as an eval set in {args.dir}/evalset/"
+    )
     print(
         f"next: curate m3w --input '{args.dir}/*.warc.gz' --output out/ "
         f"--tokenizer {tok} --mirror-dir {args.dir}/mirror"

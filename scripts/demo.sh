@@ -14,9 +14,17 @@ started=$(date +%s)
 echo "== 1/4 write the bundled sample crawl"
 .venv/bin/curate make-sample "$OUT/sample"
 
-echo "== 2/4 curate M3W samples (interleaved, 256 tokens, <= 5 images)"
+echo "== 2/4 curate M3W samples (interleaved, 256 tokens, <= 5 images), decontaminated"
+# A few of the crawl's own images play an evaluation set: decontamination must drop them.
+.venv/bin/curate evalset-index --name planted --images "$OUT/sample/evalset/*" \
+  --output "$OUT/eval-index"
 .venv/bin/curate m3w --input "$OUT/sample/*.warc.gz" --output "$OUT/m3w" \
-  --tokenizer "$OUT/sample/tokenizer" --mirror-dir "$OUT/sample/mirror" --chunk-mode tile
+  --tokenizer "$OUT/sample/tokenizer" --mirror-dir "$OUT/sample/mirror" --chunk-mode tile \
+  --eval-index "$OUT/eval-index"
+.venv/bin/curate decontam-report "$OUT/m3w"
+
+.venv/bin/curate show "$OUT/m3w" --n 20
+.venv/bin/curate stats "$OUT/m3w"
 
 echo "== 3/4 train a tiny Flamingo on them ($STEPS steps, CPU)"
 # A random frozen LM: a sharper init than HF's 0.02 lets the trainable cross-attention
@@ -34,9 +42,9 @@ print(f"loss (m3w): step {first['step']}: {first['loss']['m3w']:.3f} -> "
       f"step {last['step']}: {last['loss']['m3w']:.3f}")
 PY
 
-echo "== 4/4 caption a held-out image"
-.venv/bin/interleaf-generate --checkpoint "$OUT/run" --prompt "<image>" \
-  --images "$OUT/sample/held-out.jpg" --max-new-tokens 24
+echo "== 4/4 caption a held-out image (tiny random LM, few steps: expect word salad)"
+.venv/bin/interleaf-generate --checkpoint "$OUT/run" --prompt "<image>The" \
+  --images "$OUT/sample/held-out.jpg" --max-new-tokens 24 --temperature 0.7 --seed 0
 
 echo
 echo "done in $(( $(date +%s) - started )) s; outputs:"
@@ -44,4 +52,6 @@ echo "  sample crawl   $OUT/sample/sample.warc.gz (what it holds: $OUT/sample/ma
 echo "  M3W samples    $OUT/m3w/samples-*.parquet"
 echo "  rejections     $OUT/m3w/rejections-*.parquet (stage, reason, key, detail)"
 echo "  summary        $OUT/m3w/summary.json"
-echo "  training run   $OUT/run (metrics.jsonl, checkpoints/)"
+echo "  decontam       $OUT/m3w/decontam-report/index.html (the planted eval images it dropped)"
+echo "  look at them   $OUT/m3w/show.html (samples as the model sees them), $OUT/m3w/stats/index.html"
+echo "  training run   $OUT/run (metrics.jsonl, training.png, checkpoints/)"
