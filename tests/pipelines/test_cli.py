@@ -347,3 +347,15 @@ def test_eval_index_errors_are_user_errors(sample, tmp_path, capsys):
         == 2
     )
     assert "--eval-index" in capsys.readouterr().err
+
+
+def test_make_sample_writes_a_planted_evalset_and_a_held_out_image(sample):
+    from PIL import Image
+
+    planted = sorted((sample / "evalset").iterdir())
+    assert len(planted) == 3
+    for path in planted:
+        with Image.open(path) as img:
+            assert min(img.size) >= 150  # real content images, which survive validation
+    with Image.open(sample / "held-out.jpg") as img:
+        assert img.size == (480, 360)
