@@ -97,7 +97,7 @@ def load_index(index: str, radius: int) -> EvalIndex:
     return loaded
 
 
-class _DecontamFn(beam.DoFn):
+class DecontamFn(beam.DoFn):
     """Shared set-up: the index (once per process), the optional verifier, counters."""
 
     PROGRESS_EVERY_S = 10.0
@@ -150,7 +150,7 @@ class _DecontamFn(beam.DoFn):
             log.info("decontam: %d images checked, %d dropped", self._checked, self._dropped)
 
 
-class _DropFromDocumentsFn(_DecontamFn):
+class _DropFromDocumentsFn(DecontamFn):
     """Document → the same document without its eval-duplicate image nodes (text stays)."""
 
     def process(self, doc: Document) -> Iterator[Any]:
@@ -174,7 +174,7 @@ class _DropFromDocumentsFn(_DecontamFn):
         yield doc
 
 
-class _DropElementsFn(_DecontamFn):
+class _DropElementsFn(DecontamFn):
     """An element carrying images → itself, or a rejection when any of its images matches."""
 
     def __init__(

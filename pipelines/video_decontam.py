@@ -18,14 +18,14 @@ from curation.decontam_report import REASON
 from curation.eval_index import DecontamConfig, EvalIndexError, make_thumbnail
 from curation.video import VideoRejected, frame_records
 from pipelines.counting import REJECTED
-from pipelines.decontam import HITS, _DecontamFn, check_eval_index
+from pipelines.decontam import HITS, DecontamFn, check_eval_index
 from pipelines.jobs import CliError
 from schemas import DecontamHit, SchemaVersionError, VideoSample
 
 SAMPLES = "samples"
 
 
-class _DropContaminatedClipFn(_DecontamFn):
+class _DropContaminatedClipFn(DecontamFn):
     """VideoSample → itself, or one Rejection when any of its frames is an eval duplicate."""
 
     def process(self, sample: VideoSample) -> Iterator[Any]:
