@@ -9,6 +9,8 @@ is lost silently. `pipelines.summary` reads these counters back after the run.
 
 from __future__ import annotations
 
+from typing import Any
+
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
@@ -43,6 +45,15 @@ class StageCounters:
     def count(self, name: str, n: int = 1) -> None:
         """An extra counter on this stage that is not part of in/out accounting."""
         Metrics.counter(self._ns, name).inc(n)
+
+    def admit(self, item: Any) -> Any:
+        """Count one record from a reader: a Rejection becomes the dead-letter output to
+        yield, anything else passes and is returned as it is."""
+        self.received()
+        if isinstance(item, Rejection):
+            return self.reject(item.reason, item.key, item.detail)
+        self.passed()
+        return item
 
     def reject(self, reason: str, key: str, detail: str = "") -> TaggedOutput:
         """Count a drop and return the tagged dead-letter output to yield."""

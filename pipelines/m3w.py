@@ -98,12 +98,10 @@ class _ReadFileFn(beam.DoFn):
         started, n = time.monotonic(), 0
         for item in self._records(path):
             n += 1
-            self._c.received()
+            admitted = self._c.admit(item)
             if isinstance(item, Rejection):
-                yield self._c.reject(item.reason, item.key, item.detail)
-                continue
-            self._c.passed()
-            if isinstance(item, RawPage):
+                yield admitted
+            elif isinstance(item, RawPage):
                 self._c.count("pages")
                 yield item
             elif isinstance(item, WarcImage):

@@ -45,12 +45,7 @@ class _ReadListFn(beam.DoFn):
         started, n = time.monotonic(), 0
         for item in self._records(path):
             n += 1
-            self._c.received()
-            if isinstance(item, Rejection):
-                yield self._c.reject(item.reason, item.key, item.detail)
-            else:
-                self._c.passed()
-                yield item
+            yield self._c.admit(item)
         log.info("read %s: %d rows in %.1fs", path, n, time.monotonic() - started)
 
     def _records(self, path: str) -> Iterator[PairSource | Rejection]:

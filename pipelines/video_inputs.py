@@ -70,12 +70,7 @@ class _ReadListFn(beam.DoFn):
 
     def process(self, path: str) -> Iterator[Any]:
         for item in iter_video_list(path, self._cfg):
-            self._c.received()
-            if isinstance(item, Rejection):
-                yield self._c.reject(item.reason, item.key, item.detail)
-            else:
-                self._c.passed()
-                yield item
+            yield self._c.admit(item)
 
 
 class ReadVideoList(beam.PTransform):
