@@ -340,8 +340,7 @@ def looks_like_boilerplate(
     # Readability.js subtracts 100 so only lists, not a few stray <li>, count; inputs are
     # already stripped with their forms, so its "inputs > p/3" test never fires here.
     items -= 100
-    in_figure = any(True for _ in el.iterancestors("figure"))
-    if (linked_images > 1 and paragraphs / linked_images < 0.5 and not in_figure) or (
+    if (linked_images > 1 and paragraphs / linked_images < 0.5 and not _in_figure(el)) or (
         weight >= cfg.hint_weight and density > cfg.max_link_density_positive
     ):
         return not _is_image_list(el)
@@ -352,7 +351,7 @@ def looks_like_boilerplate(
             length < cfg.min_container_chars
             and (images == 0 or images > 2)
             and density > 0
-            and not in_figure
+            and not _in_figure(el)
             and _joined_length(_HEADING_TEXT(el)) < 0.9 * max(length, 1)
         )
     )
@@ -365,6 +364,10 @@ def looks_like_boilerplate(
     return not is_list
 
 
+def _in_figure(el: etree._Element) -> bool:  # asked last: an ancestor walk per container
+    return any(True for _ in el.iterancestors("figure"))
+
+
 def _wrapped(el: etree._Element) -> etree._Element | None:
     """The only child of a container that adds no text of its own, else None."""
     if len(el) != 1 or (el.text and not el.text.isspace()):
@@ -375,16 +378,19 @@ def _wrapped(el: etree._Element) -> etree._Element | None:
 
 def clean_conditionally(content: etree._Element, cfg: BoilerplateConfig, weigh_hints: bool) -> None:
     """Prune containers inside the content that look like boilerplate (innermost first)."""
-    data_tables = {t for t in content.iter("table") if is_data_table(t)}
+    if any(True for _ in content.iterancestors("code", "pre")):
+        return  # all of it is code, kept whole
+    # Data tables and code are kept whole. Collected once: dropping a container (innermost
+    # first) never changes the ancestors of the containers still to be judged.
+    kept: set[etree._Element] = set()
+    for el in content.iter("table", "code", "pre"):
+        if el not in kept and (el.tag != "table" or is_data_table(el)):
+            kept.update(el.iter(*_CLEANED_TAGS))
     # A wrapper <div> around one kept container has that container's stats: reuse them
     # (a quarter of the containers in real articles are such wrappers).
     known: dict[etree._Element, ContainerStats] = {}
     for el in reversed([e for e in content.iter(*_CLEANED_TAGS) if e is not content]):
-        if el in data_tables or any(a in data_tables for a in el.iterancestors("table")):
-            continue
-        if any(True for _ in el.iterancestors("code", "pre")):
-            continue
-        if el.getparent() is None:
+        if el in kept or el.getparent() is None:
             continue
         child = _wrapped(el)
         stats = known.get(child) if child is not None else None

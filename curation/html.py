@@ -77,6 +77,8 @@ def _parser() -> etree.HTMLParser:
             encoding="utf-8",
             default_doctype=False,
             huge_tree=True,
+            # No code here looks elements up by id: skip libxml2's id hash table.
+            collect_ids=False,
         )
     return parser
 
@@ -146,11 +148,8 @@ def unwrap_noscript_images(root: etree._Element) -> None:
         prev.getparent().replace(prev, image)
 
 
-def _normalise_block(parts: list[str], pre: bool) -> str:
-    """Join a block's text pieces: collapse whitespace per line, cells joined by ' | '."""
-    raw = "".join(parts)
-    if not raw or raw.isspace():
-        return ""
+def _normalise_block(raw: str, pre: bool) -> str:
+    """A block's joined text pieces: whitespace collapsed per line, cells joined by ' | '."""
     if pre:
         lines = [line.rstrip() for line in raw.replace(_BREAK, "\n").split("\n")]
         return "\n".join(lines).strip("\n").replace(_CELL, " | ")
@@ -178,8 +177,11 @@ class _Walker:
         self.pre_depth = 0
 
     def flush(self) -> None:
-        text = _normalise_block(self.parts, self.pre_depth > 0)
+        raw = "".join(self.parts)
         self.parts.clear()  # cleared in place: walk() holds a reference to the list
+        if not raw or raw.isspace():
+            return  # most flushes: the indentation between two blocks
+        text = _normalise_block(raw, self.pre_depth > 0)
         if text and (self.pre_depth or not boilerplate.is_boilerplate_line(text, self.bcfg)):
             self.nodes.append(TextNode(text))
 

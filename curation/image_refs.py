@@ -25,6 +25,9 @@ LAZY_SRC_ATTRS = (
     "data-image",
 )
 
+_SRCSET_SEPARATORS = re.compile(r"[\s,]*")
+_SRCSET_URL = re.compile(r"\S*")
+_URL_NOISE = re.compile(r"[\t\n\r]")
 _SRCSET_DESCRIPTOR = re.compile(r"^(\d+(?:\.\d+)?)([wxh])$", re.I)
 _DIMENSION = re.compile(r"^\s*(\d{1,6})(?:\.\d*)?\s*(?:px)?\s*$", re.I)
 _STYLE_DIMENSION = re.compile(r"(?<![-\w])(width|height)\s*:\s*(\d{1,6})(?:\.\d*)?px", re.I)
@@ -51,6 +54,7 @@ _JUNK_NAME = re.compile(
     r"placeholder|transparent|1x1|share|social|rss|arrow|bullet)s?(?=[^a-z]|$)",
     re.I,
 )
+_JUNK_NAME_LOWER = re.compile(_JUNK_NAME.pattern)
 _JUNK_EXTENSIONS = (".svg", ".svgz", ".ico", ".cur", ".bmp")
 # Analytics and ad hosts whose images are beacons, never content.
 _TRACKER_HOSTS = (
@@ -75,6 +79,9 @@ _TRACKER_HOSTS = (
     "chartbeat.net",
 )
 
+# The hosts' subdomains, for one str.endswith() call.
+_TRACKER_SUBDOMAINS = tuple("." + h for h in _TRACKER_HOSTS)
+
 
 @dataclass(frozen=True)
 class ImageRefConfig:
@@ -96,11 +103,10 @@ def parse_srcset(srcset: str) -> list[tuple[str, float, str]]:
     out: list[tuple[str, float, str]] = []
     pos, n = 0, len(srcset)
     while pos < n:
-        while pos < n and (srcset[pos].isspace() or srcset[pos] == ","):
-            pos += 1
+        # Regexes skip character runs faster than a loop (\s is exactly str.isspace()).
+        pos = _SRCSET_SEPARATORS.match(srcset, pos).end()  # type: ignore[union-attr]
         start = pos
-        while pos < n and not srcset[pos].isspace():
-            pos += 1
+        pos = _SRCSET_URL.match(srcset, pos).end()  # type: ignore[union-attr]
         url = srcset[start:pos]
         if not url:
             break
@@ -111,10 +117,7 @@ def parse_srcset(srcset: str) -> list[tuple[str, float, str]]:
             url = url.rstrip(",")
         else:
             start = pos
-            depth = 0
-            while pos < n and not (srcset[pos] == "," and depth == 0):
-                depth += {"(": 1, ")": -1}.get(srcset[pos], 0)
-                pos += 1
+            pos = _descriptor_end(srcset, pos)
             descriptor = srcset[start:pos].strip()
         value, unit = 1.0, "x"
         for token in descriptor.split():
@@ -124,6 +127,19 @@ def parse_srcset(srcset: str) -> list[tuple[str, float, str]]:
         if url:
             out.append((url, value, unit))
     return out
+
+
+def _descriptor_end(srcset: str, pos: int) -> int:
+    """Where the descriptor starting at pos ends: the next comma outside parentheses."""
+    comma = srcset.find(",", pos)
+    end = len(srcset) if comma < 0 else comma
+    if "(" not in srcset[pos:end] and ")" not in srcset[pos:end]:
+        return end  # the usual "300w": no parentheses to balance
+    depth = 0
+    while pos < len(srcset) and not (srcset[pos] == "," and depth == 0):
+        depth += {"(": 1, ")": -1}.get(srcset[pos], 0)
+        pos += 1
+    return pos
 
 
 def largest_candidate(srcsets: Iterable[str]) -> str | None:
@@ -152,7 +168,7 @@ def is_placeholder(url: str) -> bool:
 def absolute_url(url: str, base_url: str) -> str | None:
     """Resolve url against base_url; None unless the result is an http(s) URL with a host."""
     # URL spec: tabs and newlines inside a URL are removed, outer spaces stripped.
-    url = re.sub(r"[\t\n\r]", "", url).strip()
+    url = _URL_NOISE.sub("", url).strip()
     if not url or url.startswith("#"):
         return None
     try:
@@ -204,7 +220,7 @@ def is_junk_image(
     if path.endswith(_JUNK_EXTENSIONS):
         return "svg" if ".svg" in path else "icon_extension"
     host = (parts.hostname or "").lower()
-    if any(host == h or host.endswith("." + h) for h in _TRACKER_HOSTS):
+    if host in _TRACKER_HOSTS or host.endswith(_TRACKER_SUBDOMAINS):
         return "tracker_host"
     if width is not None and height is not None:
         if min(width, height) < cfg.min_side:
@@ -217,6 +233,7 @@ def is_junk_image(
         height is not None and height < cfg.min_side
     ):
         return "tiny_declared_size"
-    if _JUNK_NAME.search(path):
+    # re.I is slow and only matters beyond ASCII (it equates "ı" with "i"): path is lowercased.
+    if (_JUNK_NAME_LOWER if path.isascii() else _JUNK_NAME).search(path):
         return "junk_name"
     return None

@@ -118,21 +118,34 @@ def score_candidates(
     """Let every paragraph vote for its ancestors (Readability's scoring)."""
     scores = CandidateScores()
     raw = scores.raw
+    # Sibling paragraphs vote for the same ancestors: walk up once per parent.
+    chains: dict[etree._Element, list[tuple[etree._Element, int]]] = {}
     for parent, text in paragraph_votes(root, cfg.min_paragraph_chars):
         if parent is None or len(text) < cfg.min_paragraph_chars:
             continue
         vote = _paragraph_score(text, cfg)
-        ancestor, level = parent, 0
-        while ancestor is not None and level < cfg.ancestor_levels:
-            if not isinstance(ancestor.tag, str) or ancestor.tag == "html":
-                break
+        chain = chains.get(parent)
+        if chain is None:
+            chain = chains[parent] = _voted_ancestors(parent, cfg.ancestor_levels)
+        for ancestor, divisor in chain:
             if ancestor not in raw:
                 raw[ancestor] = _TAG_SCORE.get(ancestor.tag, 0) + (
                     element_weight(ancestor, cfg.hint_weight) if weigh_hints else 0
                 )
-            raw[ancestor] += vote / (1 if level == 0 else 2 if level == 1 else level * 3)
-            ancestor, level = ancestor.getparent(), level + 1
+            raw[ancestor] += vote / divisor
     return scores
+
+
+def _voted_ancestors(parent: etree._Element, levels: int) -> list[tuple[etree._Element, int]]:
+    """The ancestors a paragraph under parent votes for, each with its vote's divisor."""
+    chain = []
+    ancestor, level = parent, 0
+    while ancestor is not None and level < levels:
+        if not isinstance(ancestor.tag, str) or ancestor.tag == "html":
+            break
+        chain.append((ancestor, 1 if level == 0 else 2 if level == 1 else level * 3))
+        ancestor, level = ancestor.getparent(), level + 1
+    return chain
 
 
 def _count_images(el: etree._Element) -> int:
