@@ -34,7 +34,7 @@ from trainer.model.resampler import merge_heads, split_heads
 from trainer.model.vision import build_vision_encoder
 from trainer.parallel import cast_frozen
 from trainer.tokenizer import SpecialIds
-from trainer.train import lm_loss
+from trainer.train import lm_loss, loss_positions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -198,9 +198,12 @@ def step_fn(kind: str, model, batch: dict, device: torch.device, amp: torch.dtyp
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             if kind == "open-flamingo":
                 out = model(b["padded"], b["ids"], b["mask"], clear_conditioned_layers=True)
+                loss = loss_of(out.logits, b["labels"])
             else:
-                out = model(b["ids"], b["mask"], b["pixels"], batch["counts"])
-            loss = loss_of(out.logits, b["labels"])
+                # As trainer.train_step does: logits only where the loss needs them.
+                keep = loss_positions(b["labels"])
+                out = model(b["ids"], b["mask"], b["pixels"], batch["counts"], logits_to_keep=keep)
+                loss = lm_loss(out.logits, b["labels"], keep)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

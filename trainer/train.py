@@ -56,12 +56,28 @@ class Session:
     amp_dtype: torch.dtype | None
 
 
-def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def next_token_targets(labels: torch.Tensor) -> torch.Tensor:
+    """[B, S] target of each position: the next token's label (-100: no loss there)."""
+    return F.pad(labels[:, 1:], (0, 1), value=-100)
+
+
+def loss_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Positions where any sample of the batch has a target: the only logits the loss needs."""
+    return (next_token_targets(labels) != -100).any(dim=0).nonzero().squeeze(1)
+
+
+def lm_loss(
+    logits: torch.Tensor, labels: torch.Tensor, positions: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean next-token cross-entropy over labelled positions (0 when there are none).
 
     The labels are shifted, not the logits: slicing [B, S, V] logits would copy them.
+    With `positions`, `logits` holds only those positions (see `loss_positions`).
     """
-    targets = F.pad(labels[:, 1:], (0, 1), value=-100).reshape(-1)
+    targets = next_token_targets(labels)
+    if positions is not None:
+        targets = targets[:, positions]
+    targets = targets.reshape(-1)
     total = F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]).float(), targets, ignore_index=-100, reduction="sum"
     )
@@ -101,8 +117,10 @@ def train_step(s: Session, batches: dict[str, Batch]) -> tuple[dict[str, float],
                 else contextlib.nullcontext()
             )
             with autocast:
-                out = s.model(**model_inputs(batch, s.info.device))
-                loss = lm_loss(out.logits, batch.labels.to(s.info.device))
+                labels = batch.labels.to(s.info.device)
+                keep = loss_positions(labels)
+                out = s.model(**model_inputs(batch, s.info.device), logits_to_keep=keep)
+                loss = lm_loss(out.logits, labels, keep)
             (loss * weights[name]).backward()
         losses[name] = loss.detach()
     params = [p for p in s.model.parameters() if p.requires_grad]

@@ -242,3 +242,22 @@ def test_tokenizer_larger_than_the_lm_is_refused():
     with pytest.raises(ModelError) as err:
         build_flamingo(ModelConfig(lm_config=small, tokenizer="byte", **TINY_FLAMINGO))
     assert err.value.reason == "tokenizer_lm_mismatch" and "257" in err.value.detail
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_logits_at_loss_positions_only_give_the_same_loss(lm_dirs, arch):
+    from trainer.train import lm_loss, loss_positions
+
+    model, tok, _ = build(lm_dirs[arch])
+    set_gates(model, 1.0)
+    ids, mask, pixels, counts = inputs(tok)
+    labels = ids.masked_fill(mask == 0, -100)
+    labels[:, :3] = -100  # no loss on the first tokens of every row
+    keep = loss_positions(labels)
+    assert 0 < len(keep) < ids.shape[1]
+    with torch.no_grad():
+        full = model(ids, mask, pixels, counts).logits
+        kept = model(ids, mask, pixels, counts, logits_to_keep=keep).logits
+    assert kept.shape[1] == len(keep)
+    torch.testing.assert_close(kept, full[:, keep])
+    torch.testing.assert_close(lm_loss(kept, labels, keep), lm_loss(full, labels))

@@ -171,8 +171,13 @@ class Flamingo(nn.Module):
         media_offset: torch.Tensor | None = None,
         cache: Any = None,
         use_cache: bool = False,
+        logits_to_keep: torch.Tensor | None = None,
     ) -> FlamingoOutput:
-        """Logits for input_ids given images (pixels + counts) or precomputed `media` latents."""
+        """Logits for input_ids given images (pixels + counts) or precomputed `media` latents.
+
+        `logits_to_keep` (1-D positions) computes logits only there: in training most of the
+        cost of a small model is the frozen LM head over the vocabulary.
+        """
         if media is None:
             if num_media is None:
                 num_media = torch.zeros(input_ids.shape[0], dtype=torch.long)
@@ -180,11 +185,13 @@ class Flamingo(nn.Module):
         self.context.media = media
         self.context.media_index = self.media_index(input_ids, media_offset)
         try:
+            keep = {} if logits_to_keep is None else {"logits_to_keep": logits_to_keep}
             out = self.lm(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 use_cache=use_cache,
                 **{self._cache_arg: cache},
+                **keep,
             )
         finally:
             self.context.clear()
