@@ -128,18 +128,24 @@ class DecontamFn(beam.DoFn):
     def drop(self, key: str, record: ImageRecord, match: EvalMatch) -> Iterator[Any]:
         """The rejection and the report's hit record for one dropped image."""
         yield self._c.reject(REASON, key, match.describe())
+        yield self.hit(key, record, match)
+
+    def hit(self, key: str, record: ImageRecord, match: EvalMatch) -> Any:
+        """The report's record of one matched image (with a thumbnail), on the ``hits`` tag."""
         thumb = make_thumbnail(record.bytes, self._cfg.thumbnail_side)
-        hit = DecontamHit(
-            key,
-            match.dataset,
-            match.split,
-            match.image_id,
-            match.distance,
-            match.cosine,
-            thumb,
-            self._path,
+        return beam.pvalue.TaggedOutput(
+            HITS,
+            DecontamHit(
+                key,
+                match.dataset,
+                match.split,
+                match.image_id,
+                match.distance,
+                match.cosine,
+                thumb,
+                self._path,
+            ),
         )
-        yield beam.pvalue.TaggedOutput(HITS, hit)
 
     def progress(self, checked: int, dropped: int) -> None:
         self._checked += checked
@@ -201,20 +207,7 @@ class _DropElementsFn(DecontamFn):
         # One rejection per element keeps in = out + rejected; the hit rows show every image.
         yield self._c.reject(REASON, self._key_fn(element), closest.describe())
         for record, match in found:
-            thumb = make_thumbnail(record.bytes, self._cfg.thumbnail_side)
-            yield beam.pvalue.TaggedOutput(
-                HITS,
-                DecontamHit(
-                    record.url or self._key_fn(element),
-                    match.dataset,
-                    match.split,
-                    match.image_id,
-                    match.distance,
-                    match.cosine,
-                    thumb,
-                    self._path,
-                ),
-            )
+            yield self.hit(record.url or self._key_fn(element), record, match)
 
 
 def _pass_through(element: Any) -> Iterator[Any]:

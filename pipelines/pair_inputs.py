@@ -43,19 +43,21 @@ class _ReadListFn(beam.DoFn):
 
     def process(self, path: str) -> Iterator[Any]:
         started, n = time.monotonic(), 0
-        for item in self._records(path):
+        for item in read_list_file(path, self._cfg):
             n += 1
             yield self._c.admit(item)
         log.info("read %s: %d rows in %.1fs", path, n, time.monotonic() - started)
 
-    def _records(self, path: str) -> Iterator[PairSource | Rejection]:
-        try:
-            with FileSystems.open(path) as f:  # .gz is decompressed by extension
-                yield from iter_pairs(f, path, self._cfg)
-        except UrlListError as e:
-            yield Rejection("read", e.reason, path, e.detail)
-        except (OSError, ValueError) as e:  # the file as a whole is unreadable
-            yield Rejection("read", "unreadable_file", path, f"{type(e).__name__}: {e}")
+
+def read_list_file(path: str, cfg: UrlListConfig) -> Iterator[PairSource | Rejection]:
+    """Rows of one list file (any Beam filesystem); a Rejection per bad row or bad file."""
+    try:
+        with FileSystems.open(path) as f:  # .gz is decompressed by extension
+            yield from iter_pairs(f, path, cfg)
+    except UrlListError as e:
+        yield Rejection("read", e.reason, path, e.detail)
+    except (OSError, ValueError) as e:  # the file as a whole is unreadable
+        yield Rejection("read", "unreadable_file", path, f"{type(e).__name__}: {e}")
 
 
 class ReadPairInputs(beam.PTransform):

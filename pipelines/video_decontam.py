@@ -15,12 +15,12 @@ import apache_beam as beam
 from apache_beam.utils import shared
 
 from curation.decontam_report import REASON
-from curation.eval_index import DecontamConfig, EvalIndexError, make_thumbnail
+from curation.eval_index import DecontamConfig, EvalIndexError
 from curation.video import VideoRejected, frame_records
 from pipelines.counting import REJECTED
 from pipelines.decontam import HITS, DecontamFn, check_eval_index
 from pipelines.jobs import CliError
-from schemas import DecontamHit, SchemaVersionError, VideoSample
+from schemas import SchemaVersionError, VideoSample
 
 SAMPLES = "samples"
 
@@ -50,11 +50,7 @@ class _DropContaminatedClipFn(DecontamFn):
         where = f"frame t={t:.3f}s ({len(found)} of {len(records)} frames match)"
         yield self._c.reject(REASON, sample.url, f"{closest.describe()} at {where}")
         for _, record, m in found:
-            thumb = make_thumbnail(record.bytes, self._cfg.thumbnail_side)
-            hit = DecontamHit(
-                record.url, m.dataset, m.split, m.image_id, m.distance, m.cosine, thumb, self._path
-            )
-            yield beam.pvalue.TaggedOutput(HITS, hit)
+            yield self.hit(record.url, record, m)
 
 
 class DropEvalDuplicateClips(beam.PTransform):

@@ -19,11 +19,11 @@ from curation.url_lists import (
     UrlListError,
     check_columns,
     input_format,
-    iter_pairs,
 )
 from curation.video import VideoRef
 from pipelines.counting import REJECTED, StageCounters
 from pipelines.jobs import CliError
+from pipelines.pair_inputs import read_list_file
 from schemas import Rejection
 
 LIST_FORMATS = ("csv", "tsv", "jsonl", "parquet")  # curation.url_lists formats that name clips
@@ -50,15 +50,16 @@ def source_to_ref(source: PairSource, list_path: str) -> VideoRef | Rejection:
 def iter_video_list(path: str, cfg: UrlListConfig) -> Iterator[VideoRef | Rejection]:
     """VideoRefs of every row of a list file; a Rejection per bad row or unreadable file."""
     try:
-        if input_format(path) not in LIST_FORMATS:
-            raise UrlListError("unknown_format", f"{path}: a video list is one of {LIST_FORMATS}")
-        with FileSystems.open(path) as f:  # .gz is decompressed by extension
-            for item in iter_pairs(f, path, cfg):
-                yield item if isinstance(item, Rejection) else source_to_ref(item, path)
+        kind = input_format(path)
     except UrlListError as e:
         yield Rejection("read", e.reason, path, e.detail)
-    except (OSError, ValueError) as e:  # the file as a whole is unreadable
-        yield Rejection("read", "unreadable_file", path, f"{type(e).__name__}: {e}")
+        return
+    if kind not in LIST_FORMATS:
+        detail = f"{path}: a video list is one of {LIST_FORMATS}"
+        yield Rejection("read", "unknown_format", path, detail)
+        return
+    for item in read_list_file(path, cfg):
+        yield item if isinstance(item, Rejection) else source_to_ref(item, path)
 
 
 class _ReadListFn(beam.DoFn):
