@@ -239,8 +239,10 @@ def _page_html(counts: Counter[str], checked: int | None, chart: str, sections: 
         f"<tr><td>{html.escape(n)}</td><td>{counts[n]}</td></tr>"
         for n in sorted(counts, key=lambda n: (-counts[n], n))
     )
+    # The empty icon: served over HTTP, the browser's /favicon.ico 404 is a console error.
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Decontamination report</title>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<title>Decontamination report</title>
 <style>
 body{{font-family:sans-serif;margin:2em;max-width:72em}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em}}

@@ -203,6 +203,8 @@ def render_page(
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        # An empty icon: served over HTTP, the browser's /favicon.ico 404 is a console error.
+        '<link rel="icon" href="data:,">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
         f"<body><h1>{_e(title)}</h1>{legend}\n{cards}\n</body></html>\n"
     )

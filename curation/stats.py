@@ -229,6 +229,8 @@ def report_html(
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        # An empty icon: served over HTTP, the browser's /favicon.ico 404 is a console error.
+        '<link rel="icon" href="data:,">'
         f"<title>{_e(title)}</title><style>"
         "body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:70em}"
         "figure{display:inline-block;margin:.5em}td,th{padding:0 1em;text-align:left}"

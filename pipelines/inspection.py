@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -208,7 +209,8 @@ class ImageFiles:
             self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / (digest[:20] + _EXTENSIONS.get(image_mime(data), ".bin"))
             path.write_bytes(data)
-            self.written[digest] = path.relative_to(self.page_dir).as_posix()
+            # A URL, not a path: "#", "?" or "%" in the page's name would break every image.
+            self.written[digest] = quote(path.relative_to(self.page_dir).as_posix())
         return self.written[digest]
 
 
