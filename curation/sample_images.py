@@ -139,16 +139,21 @@ def _label(image: Image.Image, text: str) -> None:
 
 
 def render_scene(
-    key: str, width: int, height: int, label: str = "", grain: bool = True
+    key: str,
+    width: int,
+    height: int,
+    label: str = "",
+    grain: bool = True,
+    scene: str | None = None,
 ) -> Image.Image:
-    """A photo-like RGB image, fully determined by its arguments."""
+    """A photo-like RGB image, fully determined by its arguments (`scene`: one of SCENES)."""
     rng, noise_rng = _seeds(key)
     # Drawn at half size and scaled up: the bicubic upscale softens the hard edges of the
     # shapes like a lens would, at a quarter of the cost of drawing and blurring full size.
     w, h = max(1, width // 2), max(1, height // 2)
     image = _gradient(rng, w, h)
-    scene = rng.choice(sorted(SCENES))
-    SCENES[scene](ImageDraw.Draw(image), rng, w, h)
+    picked = rng.choice(sorted(SCENES))
+    SCENES[scene or picked](ImageDraw.Draw(image), rng, w, h)
     if grain:
         # Luminance grain (the same on all channels) looks like sensor noise, not confetti.
         noise = noise_rng.integers(-7, 8, (h, w, 1), dtype=np.int16)

@@ -1,20 +1,44 @@
 #!/usr/bin/env bash
-# Set up .venv (first run only) and run the main job end to end on the bundled sample:
-# write the sample crawl → curate M3W samples → train a tiny Flamingo on them on CPU →
-# caption a held-out image → print where everything is.
+# Set up .venv (first run only) and run the main job end to end on the bundled samples:
+# write the sample crawl, pairs and clips → curate M3W samples (decontaminated) → serve the
+# pair and video lists on 127.0.0.1 and curate them → train a tiny Flamingo on all three on
+# CPU → caption a held-out image → print where everything is.
+# Knobs (environment): OUT (default demo-out), STEPS (training steps, default 300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 OUT=${OUT:-demo-out}
-STEPS=${STEPS:-200}
+STEPS=${STEPS:-300}
 rm -rf "$OUT"
+mkdir -p "$OUT/sample"
 started=$(date +%s)
 
-echo "== 1/4 write the bundled sample crawl"
-.venv/bin/curate make-sample "$OUT/sample"
+# The pair and video lists name their files by URL: serve the sample folder on a free
+# loopback port, and stop the server when curation is done (or the demo fails).
+PORT=$(.venv/bin/python -c \
+  'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+.venv/bin/python -m http.server "$PORT" --bind 127.0.0.1 --directory "$OUT/sample" \
+  >"$OUT/http-server.log" 2>&1 &
+SERVER=$!
+stop_server() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; }
+trap stop_server EXIT
+.venv/bin/python - "$PORT" <<'PY'
+import sys, time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("demo: the local HTTP server did not start (see http-server.log)")
+PY
 
-echo "== 2/4 curate M3W samples (interleaved, 256 tokens, <= 5 images), decontaminated"
+echo "== 1/6 write the bundled samples: a crawl, image-text pairs and video clips"
+.venv/bin/curate make-sample "$OUT/sample" --base-url "http://127.0.0.1:$PORT/"
+
+echo "== 2/6 curate M3W samples (interleaved, 256 tokens, <= 5 images), decontaminated"
 # A few of the crawl's own images play an evaluation set: decontamination must drop them.
 .venv/bin/curate evalset-index --name planted --images "$OUT/sample/evalset/*" \
   --output "$OUT/eval-index"
@@ -22,36 +46,52 @@ echo "== 2/4 curate M3W samples (interleaved, 256 tokens, <= 5 images), decontam
   --tokenizer "$OUT/sample/tokenizer" --mirror-dir "$OUT/sample/mirror" --chunk-mode tile \
   --eval-index "$OUT/eval-index"
 .venv/bin/curate decontam-report "$OUT/m3w"
-
 .venv/bin/curate show "$OUT/m3w" --n 20
 .venv/bin/curate stats "$OUT/m3w"
 
-echo "== 3/4 train a tiny Flamingo on them ($STEPS steps, CPU)"
+echo "== 3/6 curate image-text pairs (img2dataset) and video clips (ffmpeg, 1 FPS) over HTTP"
+# The server is on loopback, which the fetchers refuse unless told otherwise.
+.venv/bin/curate pairs --input "$OUT/sample/pairs/pairs.csv" --output "$OUT/pairs" \
+  --eval-index "$OUT/eval-index" --allow-network 127.0.0.1
+.venv/bin/curate video --input "$OUT/sample/videos/videos.csv" --output "$OUT/video" \
+  --eval-index "$OUT/eval-index" --allow-network 127.0.0.1
+.venv/bin/curate show "$OUT/pairs" --n 20
+.venv/bin/curate show "$OUT/video" --n 6
+stop_server
+echo "(local HTTP server on port $PORT stopped; its request log: $OUT/http-server.log)"
+
+echo "== 4/6 train a tiny Flamingo on M3W + pairs + video ($STEPS steps, CPU)"
 # A random frozen LM: a sharper init than HF's 0.02 lets the trainable cross-attention
 # move the loss within a few hundred steps.
-.venv/bin/interleaf-train --config tiny-cpu --data m3w="$OUT/m3w" --output "$OUT/run" \
+.venv/bin/interleaf-train --config tiny-cpu --output "$OUT/run" \
+  --data m3w="$OUT/m3w" --data pairs="$OUT/pairs" --data video="$OUT/video" \
   --set model.tokenizer="$OUT/sample/tokenizer" \
   --set model.lm_config.initializer_range=0.1 \
   --set optim.lr=3e-3 --set optim.warmup_steps=10 \
   --set run.steps="$STEPS" --set run.log_every=20 --set run.save_every="$STEPS"
+
+echo "== 5/6 how the loss moved (mean of the first and last logged windows)"
 .venv/bin/python - "$OUT/run/metrics.jsonl" <<'PY'
 import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1])]
+rows = [json.loads(line) for line in open(sys.argv[1]) if '"loss"' in line]
 first, last = rows[0], rows[-1]
-print(f"loss (m3w): step {first['step']}: {first['loss']['m3w']:.3f} -> "
-      f"step {last['step']}: {last['loss']['m3w']:.3f}")
+for name in first["loss"]:
+    print(f"  {name:6s} step {first['step']:4d}: {first['loss'][name]:.3f}  ->  "
+          f"step {last['step']:4d}: {last['loss'][name]:.3f}")
 PY
 
-echo "== 4/4 caption a held-out image (tiny random LM, few steps: expect word salad)"
-.venv/bin/interleaf-generate --checkpoint "$OUT/run" --prompt "<image>The" \
-  --images "$OUT/sample/held-out.jpg" --max-new-tokens 24 --temperature 0.7 --seed 0
+echo "== 6/6 caption a held-out image (tiny random LM, a few minutes of CPU: expect rough text)"
+.venv/bin/interleaf-generate --checkpoint "$OUT/run" --prompt "<image>A photo of" \
+  --images "$OUT/sample/held-out.jpg" --max-new-tokens 16 --temperature 0.7 --seed 0
 
 echo
 echo "done in $(( $(date +%s) - started )) s; outputs:"
-echo "  sample crawl   $OUT/sample/sample.warc.gz (what it holds: $OUT/sample/manifest.json)"
+echo "  samples        $OUT/sample/ (crawl: sample.warc.gz + manifest.json; pairs/pairs.csv;"
+echo "                 videos/videos.csv; media.json says what curation must keep and drop)"
 echo "  M3W samples    $OUT/m3w/samples-*.parquet"
-echo "  rejections     $OUT/m3w/rejections-*.parquet (stage, reason, key, detail)"
-echo "  summary        $OUT/m3w/summary.json"
+echo "  pairs, video   $OUT/pairs/samples-*.parquet, $OUT/video/samples-*.parquet"
+echo "  rejections     $OUT/{m3w,pairs,video}/rejections-*.parquet (stage, reason, key, detail)"
+echo "  summaries      $OUT/{m3w,pairs,video}/summary.json (in = kept + rejected, per stage)"
 echo "  decontam       $OUT/m3w/decontam-report/index.html (the planted eval images it dropped)"
-echo "  look at them   $OUT/m3w/show.html (samples as the model sees them), $OUT/m3w/stats/index.html"
+echo "  look at them   $OUT/{m3w,pairs,video}/show.html, $OUT/m3w/stats/index.html"
 echo "  training run   $OUT/run (metrics.jsonl, training.png, checkpoints/)"

@@ -39,6 +39,8 @@ def test_demo_runs_curation_training_and_generation_after_setup():
         "scripts/setup.sh",
         "curate make-sample",
         "curate m3w",
+        "curate pairs",
+        "curate video",
         "interleaf-train",
         "interleaf-generate",
     ]
