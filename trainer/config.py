@@ -96,7 +96,7 @@ class RunConfig:
     activation_checkpointing: bool = False
     compile: bool = False
     init_from: str | None = None  # an OpenFlamingo checkpoint to start from
-    tensorboard: bool = False
+    tensorboard: bool = False  # off: metrics.jsonl is enough; on needs the tensorboard package
     progress: bool = True
     peak_flops: float | None = None  # per device; None = guessed from the GPU name
 

@@ -36,6 +36,9 @@ COLUMNS_OF_KIND = {
     "pairs": ["sample_id", "image", "caption"],
     "video": ["sample_id", "frames", "caption"],
 }
+# Read when a file has them: without them the samples are still usable (a video's frames
+# are then spaced by index, see samples.pick_frames).
+OPTIONAL_COLUMNS_OF_KIND = {"m3w": [], "pairs": [], "video": ["frame_times"]}
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,10 @@ class SampleStream:
             return
         unit_index, part = divmod(virtual, self.parts)
         unit = self.units[unit_index]
-        table = pq.ParquetFile(unit.path).read_row_group(unit.row_group, columns=self.columns)
+        file = pq.ParquetFile(unit.path)
+        # Required columns were checked by discover_units; optional ones may be absent.
+        columns = [c for c in self.columns if c in file.schema_arrow.names]
+        table = file.read_row_group(unit.row_group, columns=columns)
         self._rows = table.to_pylist()
         rng = np.random.default_rng([self.seed, self.epoch, unit_index])
         self._order = rng.permutation(len(self._rows))[part :: self.parts]
@@ -221,7 +227,11 @@ class BatchStream(IterableDataset):
         role = (worker + self.role_offset) % self.workers
         slot = self.rank * self.workers + role
         stream = SampleStream(
-            self.units, slot, self.world * self.workers, self.seed, COLUMNS_OF_KIND[self.cfg.kind]
+            self.units,
+            slot,
+            self.world * self.workers,
+            self.seed,
+            COLUMNS_OF_KIND[self.cfg.kind] + OPTIONAL_COLUMNS_OF_KIND[self.cfg.kind],
         )
         saved = self.role_states.get(role)
         skipped: Counter[str] = Counter()

@@ -49,18 +49,24 @@ class Meter:
 
 
 class MetricsLog:
-    """Appends one JSON object per log step to metrics.jsonl (and TensorBoard when asked)."""
+    """Appends one JSON object per log step to metrics.jsonl (and TensorBoard when asked).
 
-    def __init__(self, output: str | Path, enabled: bool, tensorboard: bool = False) -> None:
+    TensorBoard gets every number of a record as a scalar named by its path (`loss/m3w`,
+    `lr`, `gates/attn/0`, `skipped/m3w/image_decode_error`), in <output>/tensorboard/.
+    """
+
+    def __init__(
+        self, output: str | Path, enabled: bool, tensorboard: bool = False, resume_step: int = 0
+    ) -> None:
         self.enabled = enabled
         self.path = Path(output) / "metrics.jsonl"
         self.tb = None
         if enabled and tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError as e:
-                raise ConfigError("tensorboard_missing", "pip install tensorboard") from e
-            self.tb = SummaryWriter(str(Path(output) / "tensorboard"))
+            writer = summary_writer_class()
+            # A run resumed from the checkpoint at step s logged steps > s before it stopped;
+            # purge_step makes TensorBoard drop those instead of drawing them twice.
+            purge = resume_step + 1 if resume_step > 0 else None
+            self.tb = writer(str(Path(output) / "tensorboard"), purge_step=purge)
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
@@ -77,6 +83,19 @@ class MetricsLog:
             self.tb.close()
 
 
+def summary_writer_class() -> type:
+    """torch's SummaryWriter, or ConfigError when the tensorboard package is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise ConfigError(
+            "tensorboard_missing",
+            f"run.tensorboard=true needs the tensorboard package ({e}); "
+            "pip install tensorboard, or set run.tensorboard=false",
+        ) from e
+    return SummaryWriter
+
+
 def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in record.items():
@@ -85,6 +104,6 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
             out.update(_flatten(value, name + "/"))
         elif isinstance(value, list):
             out.update({f"{name}/{i}": float(v) for i, v in enumerate(value)})
-        elif isinstance(value, (int, float)) and value is not None and key != "step":
+        elif isinstance(value, (int, float)) and key != "step":
             out[name] = float(value)
     return out

@@ -136,9 +136,58 @@ def pair_example(
     return Example(tokens, [decode_image(image["bytes"], preprocess)[None]])
 
 
+def nearest_frames(times: np.ndarray, wanted: int) -> list[int]:
+    """Indices of the frames nearest to `wanted` moments spread evenly over times[0]..times[-1].
+
+    `times` must be finite and strictly increasing. A clip with fewer frames than wanted
+    repeats some; a tie goes to the even index (as np.round does), so that on evenly spaced
+    times the repeats fall symmetrically rather than all toward the start.
+    """
+    if len(times) == 1:
+        return [0] * wanted
+    targets = np.linspace(times[0], times[-1], wanted)
+    right = np.clip(np.searchsorted(times, targets), 1, len(times) - 1)
+    left = right - 1
+    to_left, to_right = targets - times[left], times[right] - targets
+    nearer_left = (to_left < to_right) | ((to_left == to_right) & (left % 2 == 0))
+    return [int(i) for i in np.where(nearer_left, left, right)]
+
+
 def frame_indices(available: int, wanted: int) -> list[int]:
     """`wanted` indices spread evenly over `available` frames (repeats when there are fewer)."""
-    return [int(i) for i in np.linspace(0, available - 1, wanted).round()]
+    return nearest_frames(np.arange(available, dtype=np.float64), wanted)
+
+
+def usable_frame_times(times: Sequence[float] | None, available: int) -> np.ndarray | None:
+    """`times` as float64 if they can place the frames (one per frame, finite, increasing)."""
+    if times is None or len(times) != available:  # available >= 1: empty times fall here
+        return None
+    try:
+        out = np.asarray(times, dtype=np.float64)
+    except (TypeError, ValueError):  # a null inside the list (the schema forbids it)
+        return None
+    if out.ndim != 1 or not np.isfinite(out).all() or not (np.diff(out) > 0).all():
+        return None
+    with np.errstate(over="ignore"):
+        span = out[-1] - out[0]
+    if not np.isfinite(span):  # past float range: no even spread exists to aim at
+        return None
+    return out
+
+
+def pick_frames(times: Sequence[float] | None, available: int, wanted: int) -> list[int]:
+    """The `wanted` frames (of `available` >= 1) closest to evenly spaced moments of the clip.
+
+    The curation side stores each frame's time (`frame_times`); frames are not always evenly
+    spaced in time (a frame the decoder missed leaves a gap), and spacing by index would then
+    bunch the picks on one side of the gap. Times that cannot place the frames (absent,
+    empty, another length than the frames, NaN/inf, not strictly increasing) fall back to
+    spacing by index, so a malformed row still trains instead of being skipped.
+    """
+    usable = usable_frame_times(times, available)
+    if usable is None:
+        return frame_indices(available, wanted)
+    return nearest_frames(usable, wanted)
 
 
 def video_example(
@@ -149,11 +198,15 @@ def video_example(
     max_tokens: int,
     frames: int,
 ) -> Example:
-    """A video row (schemas VIDEO_SCHEMA: JPEG `frames`, `caption`) -> one [F, 3, H, W] clip."""
+    """A video row (schemas VIDEO_SCHEMA: JPEG `frames`, `frame_times`, `caption`) -> [F, 3, H, W].
+
+    The model's time embeddings are per frame position (trainer/model/resampler.py), not
+    per second, so the times choose the frames and are not passed on.
+    """
     data = row.get("frames") or []
     if not data:
         raise SampleError("video_without_frames", f"{sample_name(row)}: no frames")
-    picked = frame_indices(len(data), frames)
+    picked = pick_frames(row.get("frame_times"), len(data), frames)
     clip = torch.stack([decode_image(data[i], preprocess) for i in picked])
     tokens = tokenize(caption_text(row["caption"] or ""), tokenizer, ids, max_tokens)
     if ids.image not in tokens:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,20 +14,28 @@ from hypothesis import strategies as st
 
 from schemas.base import versioned
 from schemas.records import END_OF_CHUNK, IMAGE_MARKER, Rejection
-from schemas.tables import M3W_SCHEMA, REJECTION_SCHEMA, pair_sample_to_row, rejection_to_row
+from schemas.tables import (
+    M3W_SCHEMA,
+    REJECTION_SCHEMA,
+    VIDEO_SCHEMA,
+    pair_sample_to_row,
+    rejection_to_row,
+    video_sample_to_row,
+)
 from tests.fixtures.trainer_data import (
     TINY_VISION,
     image_row,
     jpeg,
     m3w_rows,
     pair_samples,
+    video_samples,
     write_m3w,
 )
 from trainer.config import DatasetConfig
 from trainer.data import DatasetLoader, SampleStream, discover_units
 from trainer.errors import DataError, SampleError
 from trainer.model.vision import build_vision_encoder
-from trainer.samples import collate, m3w_example, pair_example, video_example
+from trainer.samples import collate, decode_image, m3w_example, pair_example, video_example
 from trainer.tokenizer import load_tokenizer, special_ids
 
 
@@ -216,6 +225,32 @@ def test_pairs_and_video_are_formatted_as_captions(shards, tok, preprocess):
     assert clip.images[0].shape == (5, 3, 32, 32)
     batch = next(loader(shards, tok, preprocess, 0, kind="video", frames=4))
     assert batch.pixels.shape == (3, 4, 3, 32, 32) and batch.num_media.tolist() == [1, 1, 1]
+
+
+def gapped_clip_file(path: Path, with_times: bool) -> list[bytes]:
+    """One 9-frame clip whose frames 6..19 s were lost: times 0..5 s, then 20..22 s."""
+    clip = video_samples(1, seed=6, frames=(9,))[0]
+    times = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 20.0, 21.0, 22.0)
+    row = video_sample_to_row(dataclasses.replace(clip, frame_times=times, duration=23.0))
+    schema = VIDEO_SCHEMA
+    if not with_times:  # as a hand-made file might be: the column left out
+        schema = schema.remove(schema.get_field_index("frame_times"))
+        del row["frame_times"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist([row], schema=schema), path)
+    return list(clip.frames)
+
+
+@pytest.mark.parametrize(("with_times", "picked"), [(True, (0, 5, 6, 8)), (False, (0, 3, 5, 8))])
+def test_video_loader_spaces_frames_by_time_when_the_file_has_times(
+    tmp_path, tok, preprocess, with_times, picked
+):
+    frames = gapped_clip_file(tmp_path / "video" / "part-0.parquet", with_times)
+    batch = next(loader({"video": tmp_path / "video"}, tok, preprocess, 0, kind="video", frames=4))
+    want = torch.stack([decode_image(frames[i], preprocess) for i in picked])
+    assert batch.pixels.shape == (3, 4, 3, 32, 32)
+    for clip in batch.pixels:  # the one row, three times over
+        assert torch.equal(clip, want)
 
 
 def test_pair_shards_in_the_shared_schema_load_and_name_bad_samples(shards, tok, preprocess):
