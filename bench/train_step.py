@@ -29,12 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trainer.config import ModelConfig
 from trainer.flops import batch_flops, model_shapes, peak_flops
+from trainer.loss import lm_loss
 from trainer.model import Flamingo, MaskedCrossAttention
 from trainer.model.resampler import merge_heads, split_heads
 from trainer.model.vision import build_vision_encoder
 from trainer.parallel import cast_frozen
 from trainer.tokenizer import SpecialIds
-from trainer.train import lm_loss, loss_positions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -183,7 +183,7 @@ def make_batch(shape: Shape, image_size: int, seed: int) -> dict:
 
 
 def loss_of(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The same loss for both models (trainer.train.lm_loss: shifted labels, no logits copy)."""
+    """The baseline's loss (trainer.loss.lm_loss: shifted labels, no logits copy, fp32)."""
     return lm_loss(logits, labels)
 
 
@@ -200,10 +200,9 @@ def step_fn(kind: str, model, batch: dict, device: torch.device, amp: torch.dtyp
                 out = model(b["padded"], b["ids"], b["mask"], clear_conditioned_layers=True)
                 loss = loss_of(out.logits, b["labels"])
             else:
-                # As trainer.train_step does: logits only where the loss needs them.
-                keep = loss_positions(b["labels"])
-                out = model(b["ids"], b["mask"], b["pixels"], batch["counts"], logits_to_keep=keep)
-                loss = lm_loss(out.logits, b["labels"], keep)
+                # As trainer.train_step does: the loss fused with the LM head, in the forward.
+                out = model(b["ids"], b["mask"], b["pixels"], batch["counts"], labels=b["labels"])
+                loss = out.loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

@@ -188,6 +188,21 @@ body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;color:#22
 """
 
 
+def legend_text(samples: Sequence[Sample]) -> str:
+    """How to read the page: what the model sees for this kind of sample (HTML)."""
+    image, eoc = f"<code>{_e(IMAGE_MARKER)}</code>", f"<code>{_e(END_OF_CHUNK)}</code>"
+    if samples and isinstance(samples[0], PairSample):
+        return f"The model sees each pair as {image}caption{eoc}."
+    if samples and isinstance(samples[0], VideoSample):
+        return (
+            f"The model sees each clip's frames as one {image} (a short video), then the caption."
+        )
+    return (
+        f"Green frame: an image at its {image} marker; "
+        f'<span class="marker eoc">{_e(END_OF_CHUNK)}</span>: end of chunk.'
+    )
+
+
 def render_page(
     samples: Sequence[Sample],
     title: str,
@@ -197,10 +212,7 @@ def render_page(
     """A whole HTML page of samples; `src` decides where image bytes go."""
     cfg = cfg or ShowConfig()
     cards = "\n".join(render_sample(s, i, src, cfg) for i, s in enumerate(samples))
-    legend = (
-        f"<p>{len(samples)} samples. Green frame: an image at its <code>{_e(IMAGE_MARKER)}"
-        f'</code> marker; <span class="marker eoc">{_e(END_OF_CHUNK)}</span>: end of chunk.</p>'
-    )
+    legend = f'<p class="legend">{len(samples)} samples. {legend_text(samples)}</p>'
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         # An empty icon: served over HTTP, the browser's /favicon.ico 404 is a console error.

@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 import yaml
 from torch import nn
 
@@ -31,6 +30,7 @@ from trainer.data import DatasetLoader
 from trainer.errors import ConfigError, TrainerError
 from trainer.flops import batch_flops, model_shapes, peak_flops
 from trainer.log import Meter, MetricsLog, gate_values
+from trainer.loss import lm_loss as lm_loss  # re-exported: tests and tools import it from here
 from trainer.model import Flamingo, build_flamingo
 from trainer.model.lm import max_positions
 from trainer.optim import build_optimizer, build_scheduler
@@ -54,34 +54,6 @@ class Session:
     loaders: dict[str, DatasetLoader]
     step: int
     amp_dtype: torch.dtype | None
-
-
-def next_token_targets(labels: torch.Tensor) -> torch.Tensor:
-    """[B, S] target of each position: the next token's label (-100: no loss there)."""
-    return F.pad(labels[:, 1:], (0, 1), value=-100)
-
-
-def loss_positions(labels: torch.Tensor) -> torch.Tensor:
-    """Positions where any sample of the batch has a target: the only logits the loss needs."""
-    return (next_token_targets(labels) != -100).any(dim=0).nonzero().squeeze(1)
-
-
-def lm_loss(
-    logits: torch.Tensor, labels: torch.Tensor, positions: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Mean next-token cross-entropy over labelled positions (0 when there are none).
-
-    The labels are shifted, not the logits: slicing [B, S, V] logits would copy them.
-    With `positions`, `logits` holds only those positions (see `loss_positions`).
-    """
-    targets = next_token_targets(labels)
-    if positions is not None:
-        targets = targets[:, positions]
-    targets = targets.reshape(-1)
-    total = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]).float(), targets, ignore_index=-100, reduction="sum"
-    )
-    return total / (targets != -100).sum().clamp(min=1)
 
 
 def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -118,9 +90,8 @@ def train_step(s: Session, batches: dict[str, Batch]) -> tuple[dict[str, float],
             )
             with autocast:
                 labels = batch.labels.to(s.info.device)
-                keep = loss_positions(labels)
-                out = s.model(**model_inputs(batch, s.info.device), logits_to_keep=keep)
-                loss = lm_loss(out.logits, labels, keep)
+                # The loss is computed inside the model's forward (fused with the LM head).
+                loss = s.model(**model_inputs(batch, s.info.device), labels=labels).loss
             (loss * weights[name]).backward()
         losses[name] = loss.detach()
     params = [p for p in s.model.parameters() if p.requires_grad]

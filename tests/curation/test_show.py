@@ -105,6 +105,8 @@ def test_markers_without_images_are_flagged_and_extra_images_not_shown():
 def test_pairs_show_image_then_caption():
     pairs = pair_samples(3)
     doc = lxml.html.fromstring(render_page(pairs, "pairs"))
+    legend = by_class(doc, "legend")[0].text_content()
+    assert "<image>caption<|endofchunk|>" in legend and "Green frame" not in legend
     sections = by_class(doc, "sample", "pair", tag="section")
     assert len(sections) == 3
     for pair, section in zip(pairs, sections, strict=True):
@@ -116,6 +118,7 @@ def test_pairs_show_image_then_caption():
 def test_video_shows_every_frame_in_order_and_the_caption():
     clips = video_samples(3)
     doc = lxml.html.fromstring(render_page(clips, "video"))
+    assert "frames as one <image>" in by_class(doc, "legend")[0].text_content()
     for clip, section in zip(clips, by_class(doc, "sample", "video", tag="section"), strict=True):
         srcs = [decode_src(i.get("src")) for i in by_class(section, "strip")[0].findall(".//img")]
         assert srcs == list(clip.frames)

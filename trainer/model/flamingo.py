@@ -11,16 +11,23 @@ from torch import nn
 
 from trainer.config import ModelConfig
 from trainer.errors import ModelError
+from trainer.loss import (
+    linear_cross_entropy,
+    loss_positions,
+    mean_cross_entropy,
+    next_token_targets,
+)
 from trainer.model.lm import (
     cache_argument,
     find_decoder_layers,
     hidden_size,
     load_language_model,
+    logits_are_plain_head,
     output_cache,
 )
 from trainer.model.resampler import PerceiverResampler
 from trainer.model.vision import VisionEncoder, build_vision_encoder
-from trainer.model.vocab import extend_vocabulary
+from trainer.model.vocab import ExtendedLMHead, extend_vocabulary
 from trainer.model.xattn import GatedCrossAttentionBlock
 from trainer.tokenizer import SpecialIds, base_vocab_size, load_tokenizer, special_ids
 
@@ -73,8 +80,9 @@ class FlamingoDecoderLayer(nn.Module):
 
 @dataclass
 class FlamingoOutput:
-    logits: torch.Tensor  # [B, S, V + new tokens]
+    logits: torch.Tensor | None  # [B, S, V + new tokens]; None when the loss was asked for
     cache: Any = None  # the LM's KV cache when use_cache=True
+    loss: torch.Tensor | None = None  # mean next-token loss when labels were given
 
 
 class Flamingo(nn.Module):
@@ -118,6 +126,11 @@ class Flamingo(nn.Module):
             layers[i] = FlamingoDecoderLayer(layers[i], block, self.context)
         self.decoder_layers = layers
         extend_vocabulary(lm, sorted({ids.end_of_chunk, ids.image}))
+        # The fused head loss needs logits = head(last hidden state) exactly; other LMs (logit
+        # scaling, soft-capping, unknown ones) take the plain logits path. Tests toggle this.
+        self.fused_loss = logits_are_plain_head(lm) and isinstance(
+            lm.get_output_embeddings(), ExtendedLMHead
+        )
 
     def train(self, mode: bool = True) -> Flamingo:
         """Frozen parts stay in eval mode: no dropout in the LM, same activations every step."""
@@ -172,11 +185,14 @@ class Flamingo(nn.Module):
         cache: Any = None,
         use_cache: bool = False,
         logits_to_keep: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
     ) -> FlamingoOutput:
         """Logits for input_ids given images (pixels + counts) or precomputed `media` latents.
 
         `logits_to_keep` (1-D positions) computes logits only there: in training most of the
-        cost of a small model is the frozen LM head over the vocabulary.
+        cost of a small model is the frozen LM head over the vocabulary. With `labels` [B, S]
+        (-100: no loss) it returns the mean next-token loss and no logits; computed here, not
+        by the caller, so DDP and FSDP see the head's trainable rows inside their forward.
         """
         if media is None:
             if num_media is None:
@@ -185,6 +201,10 @@ class Flamingo(nn.Module):
         self.context.media = media
         self.context.media_index = self.media_index(input_ids, media_offset)
         try:
+            if labels is not None:
+                return FlamingoOutput(
+                    None, loss=self.next_token_loss(input_ids, attention_mask, labels)
+                )
             keep = {} if logits_to_keep is None else {"logits_to_keep": logits_to_keep}
             out = self.lm(
                 input_ids=input_ids,
@@ -196,6 +216,34 @@ class Flamingo(nn.Module):
         finally:
             self.context.clear()
         return FlamingoOutput(out.logits, output_cache(out) if use_cache else None)
+
+    def next_token_loss(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """Mean next-token cross-entropy (media already in the context); see `forward`."""
+        targets = next_token_targets(labels)
+        if not self.fused_loss:
+            keep = loss_positions(labels)
+            out = self.lm(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                use_cache=False,
+                logits_to_keep=keep,
+            )
+            return mean_cross_entropy(out.logits, targets[:, keep])
+        body = self.lm.base_model(
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+        )
+        head = self.lm.get_output_embeddings()
+        # The head's frozen rows get no gradient; its marker rows (own or tied) do.
+        return linear_cross_entropy(
+            body.last_hidden_state,
+            targets,
+            head.base.weight,
+            head.base.bias,
+            head.new_weight,
+            None if head.append else head.new_ids,
+        )
 
 
 def build_flamingo(cfg: ModelConfig) -> tuple[Flamingo, Any, Callable]:

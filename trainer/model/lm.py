@@ -40,6 +40,39 @@ def load_language_model(
     return AutoModelForCausalLM.from_config(hf_config, dtype=torch.float32)
 
 
+# Causal LMs whose logits are exactly `lm_head(base_model(...).last_hidden_state)`, read in
+# their transformers 5.x modeling code; e.g. Granite (logits_scaling), Cohere (logit_scale)
+# and Gemma 2/3 (final soft-capping) post-process logits and are not listed.
+PLAIN_HEAD_MODEL_TYPES = frozenset(
+    {
+        "gpt2",
+        "llama",
+        "mistral",
+        "qwen2",
+        "qwen3",
+        "opt",
+        "gpt_neox",
+        "phi",
+        "phi3",
+        "gptj",
+        "stablelm",
+        "olmo",
+        "olmo2",
+        "mpt",
+        "falcon",
+        "gemma",
+        "smollm3",
+    }
+)
+
+
+def logits_are_plain_head(lm: nn.Module) -> bool:
+    """True when the LM's logits are its output layer applied to its body's last hidden state."""
+    base = getattr(lm, "base_model", lm)
+    model_type = getattr(lm.config, "model_type", None)
+    return base is not lm and model_type in PLAIN_HEAD_MODEL_TYPES
+
+
 def text_config(lm: nn.Module) -> Any:
     """The text sub-config (multimodal configs nest it)."""
     cfg = lm.config
