@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 from collections import defaultdict
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.tokenizer import load_tokenizer
-from pipelines.cli import main
+from pipelines.cli import build_parser, main
 from schemas import M3W_SCHEMA, REJECTION_SCHEMA, read_table
 from schemas.records import END_OF_CHUNK, IMAGE_MARKER
 
@@ -269,13 +270,22 @@ def test_user_errors_exit_2_with_a_clear_message(sample, curated, tmp_path, caps
     assert e.value.code == 2
 
 
-@pytest.mark.parametrize("command", ["m3w", "make-sample"])
+def _commands() -> list[str]:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+def test_help_lists_every_command():
+    assert {"m3w", "pairs", "video", "scrape", "make-sample", "show", "stats"} <= set(_commands())
+
+
+@pytest.mark.parametrize("command", _commands())
 def test_every_command_has_help_with_an_example(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    assert "example" in out and "curate" in out
+    assert "example" in out and f"curate {command}" in out
 
 
 def test_outputs_are_plain_parquet(curated):
