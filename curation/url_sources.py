@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 from urllib.parse import urlsplit, urlunsplit
@@ -105,8 +106,12 @@ def iter_parquet_urls(f: BinaryIO, column: str) -> Iterator[str]:
 def parse_sitemap(data: bytes) -> tuple[list[str], list[str]]:
     """(page URLs, child sitemap URLs) of a sitemap or sitemap index, gzip or not."""
     if data[:2] == b"\x1f\x8b":
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-            data = gz.read(MAX_SITEMAP_BYTES + 1)
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+                data = gz.read(MAX_SITEMAP_BYTES + 1)
+        # Cut off in transfer, or not gzip after all: gzip raises all three.
+        except (OSError, EOFError, zlib.error) as e:
+            raise UrlSourceError("bad_gzip", f"{type(e).__name__}: {e}") from None
     if len(data) > MAX_SITEMAP_BYTES:
         raise UrlSourceError("sitemap_too_large", f"more than {MAX_SITEMAP_BYTES} bytes")
     # No entities, no network: a sitemap is untrusted input (XXE, billion laughs).

@@ -130,11 +130,22 @@ def test_sitemap_entities_are_not_resolved(tmp_path):
     assert not any("TOP-SECRET" in p for p in pages)
 
 
+# A gzip sitemap cut off in transfer.
+GZ_CUT = gzip.compress(b"<urlset>" + b"<url><loc>https://a.example/</loc></url>" * 50)[:-20]
+
+
 @pytest.mark.parametrize("data", [b"", b"<html></html>", b"\x00\x01garbage"])
 def test_bad_sitemaps_raise_a_reason(data):
     with pytest.raises(UrlSourceError) as err:
         parse_sitemap(data)
     assert err.value.reason == "bad_sitemap"
+
+
+@pytest.mark.parametrize("data", [b"\x1f\x8b", b"\x1f\x8b\x08\x00garbage", GZ_CUT])
+def test_broken_gzip_sitemaps_raise_a_reason(data):
+    with pytest.raises(UrlSourceError) as err:
+        parse_sitemap(data)
+    assert err.value.reason == "bad_gzip"
 
 
 @settings(max_examples=60, deadline=None)
