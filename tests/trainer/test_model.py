@@ -246,7 +246,7 @@ def test_tokenizer_larger_than_the_lm_is_refused():
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_logits_at_loss_positions_only_give_the_same_loss(lm_dirs, arch):
-    from trainer.train import lm_loss, loss_positions
+    from trainer.loss import lm_loss, loss_positions
 
     model, tok, _ = build(lm_dirs[arch])
     set_gates(model, 1.0)
@@ -261,3 +261,80 @@ def test_logits_at_loss_positions_only_give_the_same_loss(lm_dirs, arch):
     assert kept.shape[1] == len(keep)
     torch.testing.assert_close(kept, full[:, keep])
     torch.testing.assert_close(lm_loss(kept, labels, keep), lm_loss(full, labels))
+
+
+def loss_and_grads(model, loss):
+    params = trainable_parameters(model)
+    grads = torch.autograd.grad(loss, list(params.values()))
+    return loss.detach(), dict(zip(params, grads, strict=True))
+
+
+def assert_same_loss_through_labels(model, ids, mask, pixels, counts, labels):
+    """forward(labels=) (fused or plain path) == lm_loss of the full logits, gradients too."""
+    from trainer.loss import lm_loss
+
+    loss, grads = loss_and_grads(model, model(ids, mask, pixels, counts, labels=labels).loss)
+    ref_loss, ref_grads = loss_and_grads(
+        model, lm_loss(model(ids, mask, pixels, counts).logits, labels)
+    )
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == ref_grads.keys()
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, ref_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    # The marker rows (tied or own) learn through the head: <|endofchunk|> is a target.
+    assert any(g.abs().sum() > 0 for n, g in grads.items() if n.endswith("new_weight"))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("fused", [True, False])
+def test_loss_from_labels_matches_the_logits_loss_fused_or_not(lm_dirs, arch, fused):
+    model, tok, _ = build(lm_dirs[arch])
+    assert model.fused_loss  # gpt2, llama and opt heads are plain projections
+    model.fused_loss = fused
+    set_gates(model, 0.5)
+    ids, mask, pixels, counts = inputs(tok)
+    labels = ids.masked_fill((mask == 0) | (ids == model.ids.image), -100)
+    labels[:, :2] = -100
+    assert_same_loss_through_labels(model, ids, mask, pixels, counts, labels)
+    out = model(ids, mask, pixels, counts, labels=torch.full_like(ids, -100))
+    assert out.logits is None and out.loss.item() == 0 and out.loss.requires_grad
+
+
+def test_fused_loss_with_marker_ids_inside_a_padded_vocabulary():
+    from tests.fixtures.trainer_data import TINY_LM
+
+    padded = {**TINY_LM["llama"], "vocab_size": 300}  # tokenizer: 257 ids, markers inside
+    torch.manual_seed(0)
+    model, tok, _ = build_flamingo(ModelConfig(lm_config=padded, tokenizer="byte", **TINY_FLAMINGO))
+    head = model.lm.get_output_embeddings()
+    assert model.fused_loss and not head.append
+    set_gates(model, 0.5)
+    texts = ["ab<image>a cat.<|endofchunk|>", "<image>dog<|endofchunk|>zz"]
+    ids = tok(texts, padding=True, return_tensors="pt")
+    no_loss = (ids.input_ids == model.ids.image) | (ids.attention_mask == 0)
+    labels = ids.input_ids.masked_fill(no_loss, -100)
+    pixels = torch.randn(2, 1, 3, 32, 32)
+    counts = torch.tensor([1, 1])
+    assert_same_loss_through_labels(
+        model, ids.input_ids, ids.attention_mask, pixels, counts, labels
+    )
+
+
+def test_only_known_plain_heads_take_the_fused_loss():
+    from types import SimpleNamespace
+
+    from trainer.model.lm import logits_are_plain_head
+
+    class Fake(nn.Module):
+        def __init__(self, model_type, wrapped=True):
+            super().__init__()
+            self.config = SimpleNamespace(model_type=model_type)
+            self.body = nn.Identity() if wrapped else None
+
+        @property
+        def base_model(self):
+            return self.body if self.body is not None else self
+
+    assert logits_are_plain_head(Fake("llama"))
+    assert not logits_are_plain_head(Fake("cohere"))  # logits * logit_scale
+    assert not logits_are_plain_head(Fake("llama", wrapped=False))  # no separate body
