@@ -29,7 +29,7 @@ from trainer.config import (
 from trainer.data import DatasetLoader
 from trainer.errors import ConfigError, TrainerError
 from trainer.flops import batch_flops, model_shapes, peak_flops
-from trainer.log import Meter, MetricsLog, gate_values
+from trainer.log import Meter, MetricsLog, gate_values, summary_writer_class
 from trainer.loss import lm_loss as lm_loss  # re-exported: tests and tools import it from here
 from trainer.model import Flamingo, build_flamingo
 from trainer.model.lm import max_positions
@@ -253,7 +253,7 @@ def run(s: Session, stop_after: int | None = None) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
     cfg = s.cfg
-    log = MetricsLog(cfg.run.output, s.info.is_main, cfg.run.tensorboard)
+    log = MetricsLog(cfg.run.output, s.info.is_main, cfg.run.tensorboard, resume_step=s.step)
     shapes = model_shapes(s.flamingo)
     peak = peak_flops(s.info.device, cfg.run.peak_flops)
     meter, history = Meter(), []
@@ -315,6 +315,8 @@ def save(s: Session) -> Path:
 
 def train(cfg: TrainConfig, stop_after: int | None = None) -> list[dict[str, Any]]:
     """Set up (resuming when the output has a checkpoint) and run to cfg.run.steps."""
+    if cfg.run.tensorboard:
+        summary_writer_class()  # a missing package fails now, not after the model loads
     s = setup(cfg)
     try:
         return run(s, stop_after)
@@ -333,6 +335,8 @@ TRAIN_EXAMPLES = """examples:
   torchrun --nproc-per-node 8 -m trainer.train --config flamingo-3b --data m3w=out/ \\
       --output run/ --set model.lm_path=/models/Llama-3.2-1B \\
       --set model.vision_checkpoint=/models/open_clip/ViT-L-14-openai.safetensors
+  # TensorBoard scalars in run/tensorboard/ as well as run/metrics.jsonl
+  interleaf-train --config tiny-cpu --data m3w=out/ --output run/ --set run.tensorboard=true
 A run directory that already holds a checkpoint is resumed exactly."""
 
 

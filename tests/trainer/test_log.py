@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -119,3 +120,24 @@ def test_missing_tensorboard_package_is_a_config_error(tmp_path, monkeypatch):
     MetricsLog(tmp_path, enabled=False, tensorboard=True)
     MetricsLog(tmp_path, enabled=True).write(record(1, 1.0))
     assert not (tmp_path / "tensorboard").exists()
+
+
+def test_train_refuses_tensorboard_without_the_package_before_loading_anything(
+    tmp_path, monkeypatch
+):
+    from trainer import train as train_module
+    from trainer.config import TrainConfig
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    for name in [m for m in sys.modules if m.startswith("torch.utils.tensorboard")]:
+        monkeypatch.delitem(sys.modules, name)
+
+    def setup_must_not_run(cfg):
+        raise AssertionError("setup ran before the tensorboard check")
+
+    monkeypatch.setattr(train_module, "setup", setup_must_not_run)
+    cfg = TrainConfig()
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, tensorboard=True))
+    with pytest.raises(ConfigError) as err:
+        train_module.train(cfg)
+    assert err.value.reason == "tensorboard_missing"
