@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
 import http.client
 import ipaddress
 import random
 import socket
 import ssl
-import threading
 import time
 import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from curation.addresses import AddressPolicy, IPAddress, Target, UrlError, parse_target
+from curation.http_conn import (
+    IdlePool,
+    PinnedHTTPSConnection,
+    PoolKey,
+    StaleConnection,
+    Watchdog,
+    retry_delay,
+)
 from curation.sniff import sniff_content_type
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -94,77 +99,9 @@ def robots_opt_out(values: list[str], token: str, directives: tuple[str, ...]) -
     return False
 
 
-def retry_delay(
-    attempt: int, backoff_s: float, retry_after: str | None, cap_s: float, rng: random.Random
-) -> float:
-    """Seconds to wait before retry number `attempt + 1`: jittered exponential, or Retry-After."""
-    delay = backoff_s * (2**attempt) * rng.uniform(0.5, 1.5)
-    wait = _retry_after_seconds(retry_after) if retry_after else None
-    if wait is not None:
-        delay = max(delay, min(wait, cap_s))
-    return min(delay, cap_s)
-
-
-def _retry_after_seconds(value: str) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP-date; None when unparseable."""
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - time.time() if when.tzinfo else None
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to a checked IP address, with SNI and certificate check against the real hostname."""
-
-    def __init__(self, ip: str, port: int, server_hostname: str, ctx: ssl.SSLContext, **kw):
-        super().__init__(ip, port, context=ctx, **kw)
-        self._sni = server_hostname
-        self._tls = ctx
-
-    def connect(self) -> None:
-        """TCP to the pinned address, then TLS naming the hostname (SNI + cert check)."""
-        http.client.HTTPConnection.connect(self)
-        self.sock = self._tls.wrap_socket(self.sock, server_hostname=self._sni)
-
-
-class _Watchdog:
-    """Shuts a connection's socket down at the wall deadline, so nothing can trickle past it."""
-
-    def __init__(self, sock: socket.socket, seconds: float):
-        self._sock, self._lock, self._done, self.fired = sock, threading.Lock(), False, False
-        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.fired = True
-            # OSError: the fetching thread closed it first; nothing is left to interrupt.
-            with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
-
-    def stop(self) -> None:
-        with self._lock:
-            self._done = True
-            self._timer.cancel()
-
-
-class _StaleConnection(Exception):
-    """A reused keep-alive connection that the server had already closed."""
-
-
 @dataclass(frozen=True)
 class _Redirect:
     location: str
-
-
-_PoolKey = tuple[str, str, int, str]  # scheme, address, port, hostname
 
 
 class HttpFetcher:
@@ -176,8 +113,7 @@ class HttpFetcher:
         self._tls = ssl.create_default_context()
         if self.cfg.ca_file:
             self._tls.load_verify_locations(self.cfg.ca_file)
-        self._idle: list[tuple[_PoolKey, http.client.HTTPConnection]] = []
-        self._lock = threading.Lock()
+        self._pool = IdlePool(self.cfg.max_idle_connections)
         self._rng = random.Random()
 
     def fetch(self, url: str, expect: str | None = None) -> FetchResult:
@@ -194,10 +130,7 @@ class HttpFetcher:
 
     def close(self) -> None:
         """Close every idle pooled connection."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for _key, conn in idle:
-            conn.close()
+        self._pool.close()
 
     def __enter__(self) -> HttpFetcher:
         return self
@@ -228,11 +161,11 @@ class HttpFetcher:
     def _attempt(self, target: Target, deadline: float) -> FetchResult | _Redirect:
         """Resolve, check, connect (or reuse) and exchange one request."""
         addresses = self._resolve(target)
-        reused = self._take_idle(target, addresses)
+        reused = self._pool.take({(target.scheme, a, target.port, target.host) for a in addresses})
         if reused is not None:
             try:
                 return self._exchange(reused[0], reused[1], target, deadline, reused=True)
-            except _StaleConnection:
+            except StaleConnection:
                 pass  # the server dropped an idle keep-alive socket; a fresh one is not a retry
         key, conn = self._connect(target, addresses, deadline)
         return self._exchange(key, conn, target, deadline, reused=False)
@@ -251,14 +184,14 @@ class HttpFetcher:
 
     def _connect(
         self, target: Target, addresses: list[str], deadline: float
-    ) -> tuple[_PoolKey, http.client.HTTPConnection]:
+    ) -> tuple[PoolKey, http.client.HTTPConnection]:
         """A new connection to the first reachable permitted address."""
         timeout = max(min(self.cfg.connect_timeout_s, deadline - time.monotonic()), 0.001)
         error = FetchError("connection_error", f"no address for {target.host}")
         for address in addresses:
             conn: http.client.HTTPConnection
             if target.scheme == "https":
-                conn = _PinnedHTTPSConnection(
+                conn = PinnedHTTPSConnection(
                     address, target.port, target.host, self._tls, timeout=timeout
                 )
             else:
@@ -278,7 +211,7 @@ class HttpFetcher:
 
     def _exchange(
         self,
-        key: _PoolKey,
+        key: PoolKey,
         conn: http.client.HTTPConnection,
         target: Target,
         deadline: float,
@@ -288,8 +221,8 @@ class HttpFetcher:
         # http.client hands the socket to a response that will close, so hold our own reference.
         sock = conn.sock
         if sock is None:
-            raise _StaleConnection("pooled connection has no socket")
-        dog = _Watchdog(sock, deadline - time.monotonic())
+            raise StaleConnection("pooled connection has no socket")
+        dog = Watchdog(sock, deadline - time.monotonic())
         keep = False
         resp: http.client.HTTPResponse | None = None
         try:
@@ -302,7 +235,7 @@ class HttpFetcher:
                 resp = conn.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as err:
                 if reused and not dog.fired:
-                    raise _StaleConnection(str(err)) from err
+                    raise StaleConnection(str(err)) from err
                 raise
             outcome, keep = self._read_response(sock, resp, target, deadline)
             if dog.fired:  # the socket was shut under us: what we read is cut short
@@ -319,7 +252,7 @@ class HttpFetcher:
         finally:
             dog.stop()
             if keep and not dog.fired:
-                self._put_idle(key, conn)
+                self._pool.put(key, conn)
             else:
                 if resp is not None:
                     resp.close()  # it may own the socket's file object
@@ -397,29 +330,6 @@ class HttpFetcher:
         if time.monotonic() >= deadline - 0.05:
             return f"total deadline of {self.cfg.total_timeout_s}s passed at {target.url}"
         return f"no data for {self.cfg.read_timeout_s}s at {target.url}"
-
-    def _take_idle(
-        self, target: Target, addresses: list[str]
-    ) -> tuple[_PoolKey, http.client.HTTPConnection] | None:
-        """An idle pooled connection to one of `addresses`, most recent first."""
-        keys = {(target.scheme, a, target.port, target.host) for a in addresses}
-        with self._lock:
-            for i in range(len(self._idle) - 1, -1, -1):
-                key, conn = self._idle[i]
-                if key in keys:
-                    del self._idle[i]
-                    if conn.sock is not None:
-                        return key, conn
-        return None
-
-    def _put_idle(self, key: _PoolKey, conn: http.client.HTTPConnection) -> None:
-        """Keep a reusable connection, closing the oldest beyond the idle budget."""
-        with self._lock:
-            self._idle.append((key, conn))
-            evicted = self._idle[: -self.cfg.max_idle_connections or None]
-            del self._idle[: len(evicted)]
-        for _key, old in evicted:
-            old.close()
 
 
 def _ip(text: str) -> IPAddress:
