@@ -84,6 +84,8 @@ def linear_cross_entropy(
             extra.to(dtype) if extra is not None else None,
             extra_ids,
             chunk_tokens,
+            # Evaluation under no_grad: skip the gradient matmuls, which double the cost.
+            torch.is_grad_enabled(),
         )
     return total / max(1, rows.numel())
 
@@ -92,8 +94,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
     """Summed cross-entropy of h @ [W; E]^T + b; every gradient is computed in the forward."""
 
     @staticmethod
-    def forward(ctx, h, targets, weight, bias, extra, extra_ids, chunk_tokens):  # type: ignore[override]
-        need_h, _, need_w, need_b, need_e = ctx.needs_input_grad[:5]
+    def forward(ctx, h, targets, weight, bias, extra, extra_ids, chunk_tokens, grads):  # type: ignore[override]
+        need_h, _, need_w, need_b, need_e = (grads and n for n in ctx.needs_input_grad[:5])
         vocab = weight.shape[0]
         appended = extra.shape[0] if extra is not None and extra_ids is None else 0
         chunk = chunk_tokens or max(1, CHUNK_ELEMENTS // (vocab + appended))
@@ -144,7 +146,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_h, grad_w, grad_b, grad_e = (
             next(saved) * grad_total if present else None for present in ctx.present
         )
-        return grad_h, None, grad_w, grad_b, grad_e, None, None
+        return grad_h, None, grad_w, grad_b, grad_e, None, None, None
 
 
 def _logits(

@@ -161,3 +161,27 @@ def test_targets_positions_and_lm_loss_agree_with_a_shifted_cross_entropy():
     torch.testing.assert_close(lm_loss(logits, labels), expected)
     keep = loss_positions(labels)
     torch.testing.assert_close(lm_loss(logits[:, keep], labels, keep), expected)
+
+
+def test_under_no_grad_the_loss_is_the_same_and_no_gradient_matmul_runs(monkeypatch):
+    hidden, targets, weight, _, rows = problem(extra=2, weight_grad=True)
+    want = linear_cross_entropy(hidden, targets, weight, extra=rows, chunk_tokens=5)
+    calls = {"mm": 0}
+    real_mm = torch.mm
+
+    def counting_mm(*args, **kwargs):
+        calls["mm"] += 1
+        return real_mm(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "mm", counting_mm)
+    with torch.no_grad():
+        got = linear_cross_entropy(hidden, targets, weight, extra=rows, chunk_tokens=5)
+    assert not got.requires_grad
+    torch.testing.assert_close(got, want.detach(), **TIGHT)
+    labelled = int((targets != IGNORE).sum())
+    chunks = -(-labelled // 5)
+    # Logits only: the head and the appended rows, once per chunk (no grad_h product).
+    assert calls["mm"] == 2 * chunks
+    calls["mm"] = 0
+    linear_cross_entropy(hidden, targets, weight, extra=rows, chunk_tokens=5)
+    assert calls["mm"] == 3 * chunks
