@@ -55,6 +55,7 @@ echo "== 3/6 curate image-text pairs (img2dataset) and video clips (ffmpeg, 1 FP
   --eval-index "$OUT/eval-index" --allow-network 127.0.0.1
 .venv/bin/curate video --input "$OUT/sample/videos/videos.csv" --output "$OUT/video" \
   --eval-index "$OUT/eval-index" --allow-network 127.0.0.1
+.venv/bin/curate decontam-report "$OUT/pairs"
 .venv/bin/curate show "$OUT/pairs" --n 20
 .venv/bin/curate show "$OUT/video" --n 6
 stop_server
@@ -93,6 +94,6 @@ echo "  M3W samples    $OUT/m3w/samples-*.parquet"
 echo "  pairs, video   $OUT/pairs/samples-*.parquet, $OUT/video/samples-*.parquet"
 echo "  rejections     $OUT/{m3w,pairs,video}/rejections-*.parquet (stage, reason, key, detail)"
 echo "  summaries      $OUT/{m3w,pairs,video}/summary.json (in = kept + rejected, per stage)"
-echo "  decontam       $OUT/m3w/decontam-report/index.html (the planted eval images it dropped)"
+echo "  decontam       $OUT/{m3w,pairs}/decontam-report/index.html (the planted eval images dropped)"
 echo "  look at them   $OUT/{m3w,pairs,video}/show.html, $OUT/m3w/stats/index.html"
 echo "  training run   $OUT/run (metrics.jsonl, training.png, checkpoints/)"

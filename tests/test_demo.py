@@ -81,7 +81,8 @@ def test_decontamination_fires_on_the_planted_eval_images(demo):
     out, _ = demo
     assert _rows(out / "m3w", "decontam-hits", DECONTAM_HIT_SCHEMA) >= 1
     assert _rows(out / "pairs", "decontam-hits", DECONTAM_HIT_SCHEMA) == 1
-    assert (out / "m3w" / "decontam-report" / "index.html").stat().st_size > 0
+    for job in ("m3w", "pairs"):
+        assert (out / job / "decontam-report" / "index.html").stat().st_size > 0
 
 
 def test_pairs_and_clips_came_over_the_local_http_server_which_then_stopped(demo):
