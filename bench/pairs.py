@@ -1,6 +1,7 @@
 """Images/s of `curate pairs` against a local HTTP server, beside a bare img2dataset run.
 
     python bench/pairs.py [--images 600] [--size 1280x960] [--threads 32] [--repeat 1]
+                          [--pillow-only]
 
 Writes --images generated JPEGs, serves them from a separate process on 127.0.0.1 and
 runs, each in its own process on the same URL list:
@@ -12,7 +13,8 @@ runs, each in its own process on the same URL list:
 
 images/s = images written / wall seconds of the process (start-up included); images per
 CPU second (user + system, child processes included) is the steadier figure on a shared
-machine. Ratios: each curate run against each img2dataset run.
+machine. Ratios: each curate run against each img2dataset run. --pillow-only hides pyvips
+from the curate runs, so they resize with Pillow alone (as before curation.resample).
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ if __name__ == "__main__":
     a, rest = p.parse_known_args(sys.argv[1:])
     sys.exit(a.func(a, rest))
 """
+
+
+BLOCK_PYVIPS = 'raise ImportError("hidden by bench/pairs.py --pillow-only")\n'
 
 
 def _make_images(folder: Path, n: int, size: tuple[int, int]) -> None:
@@ -140,12 +145,17 @@ def main() -> None:
     ap.add_argument("--size", default="1280x960", help="WxH of the generated JPEGs")
     ap.add_argument("--threads", type=int, default=32, help="download threads, all runs")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each; the fastest is shown")
+    ap.add_argument("--pillow-only", action="store_true", help="curate runs without libvips")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": str(ROOT)}
     results: dict[str, Result] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        if args.pillow_only:  # a package that fails to import shadows the installed pyvips
+            (work / "shim" / "pyvips").mkdir(parents=True)
+            (work / "shim" / "pyvips" / "__init__.py").write_text(BLOCK_PYVIPS)
+            env["PYTHONPATH"] = os.pathsep.join((str(work / "shim"), str(ROOT)))
         _make_images(work / "img", args.images, size)  # type: ignore[arg-type]
         server = subprocess.Popen(
             [sys.executable, "-c", SERVER, str(work / "img")], stdout=subprocess.PIPE, text=True
@@ -160,11 +170,21 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait()
-    _report(results, args.images, size)
+    _report(
+        results, args.images, size, "pillow (--pillow-only)" if args.pillow_only else _resampler()
+    )
 
 
-def _report(results: dict[str, Result], n: int, size: tuple[int, ...]) -> None:
+def _resampler() -> str:
+    sys.path.insert(0, str(ROOT))
+    from curation.resample import resampler
+
+    return resampler()
+
+
+def _report(results: dict[str, Result], n: int, size: tuple[int, ...], resampler: str) -> None:
     print(f"{n} JPEGs of {size[0]}x{size[1]} from 127.0.0.1, {os.cpu_count()} CPUs")
+    print(f"curate's resampler: {resampler}")
     print(f"{'run':<36}{'images':>7}{'wall s':>8}{'img/s':>8}{'CPU s':>8}{'img/CPU s':>10}")
     for name, (wall, cpu, images) in results.items():
         rates = f"{images / wall:>8.1f}{cpu:>8.1f}{images / cpu:>10.1f}"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageFile
 
 from curation.hashing import phash64
+from curation.resample import ResampleError, resize_lanczos
 from curation.sniff import sniff_content_type
 from schemas.records import ImageRecord
 
@@ -163,6 +164,8 @@ def _decode_small_rgb(img: Image.Image, cfg: ImageConfig) -> Image.Image:
         raise ImageRejected("decompression_bomb", str(err)) from err
     except _DECODE_ERRORS as err:
         raise ImageRejected("decode_error", f"{img.format} {img.mode}: {err!r}") from err
+    except ResampleError as err:
+        raise ImageRejected(err.reason, err.detail) from err
 
 
 def _shrink(img: Image.Image, cfg: ImageConfig) -> Image.Image:
@@ -174,8 +177,8 @@ def _shrink(img: Image.Image, cfg: ImageConfig) -> Image.Image:
     if img.mode not in _RESAMPLED_MODES or "transparency" in img.info:
         img = to_rgb(img, cfg.background)
     # reducing_gap=3: a fast integer box pre-shrink whose result Pillow documents as
-    # indistinguishable from a full LANCZOS pass. RGBA/LA are resampled premultiplied.
-    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    # indistinguishable from a full LANCZOS pass. RGBA/LA are resampled premultiplied (Pillow).
+    return resize_lanczos(img, size, reducing_gap=3.0)
 
 
 def to_rgb(img: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:

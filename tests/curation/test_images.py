@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile, features
 
 import curation.images as images_mod
+import curation.resample as resample_mod
 from curation.hashing import hamming, phash64
 from curation.images import ImageConfig, ImageRejected, fit_within, process_image, to_rgb
 from tests.fixtures import images as fx
@@ -77,6 +78,54 @@ def test_big_jpeg_is_decoded_downscaled(monkeypatch):
     monkeypatch.setattr(images_mod, "_shrink", spy)
     record = process_image(fx.jpeg_bytes(4096, 2048), URL)
     assert seen and seen[0][0] <= 2048 and (record.width, record.height) == (1024, 512)
+
+
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    diff = np.asarray(a.convert("RGB"), dtype=float) - np.asarray(b.convert("RGB"), dtype=float)
+    mse = float(np.mean(diff**2))
+    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+@pytest.mark.parametrize(
+    ("make", "source", "size"),
+    [
+        (fx.jpeg_bytes, (4096, 2048), (1024, 512)),  # draft: decoded at 1/2
+        (fx.jpeg_bytes, (1280, 960), (1024, 768)),  # under 2x: full decode, then resize
+        (fx.png_bytes, (1600, 1200), (1024, 768)),
+        (fx.webp_bytes, (1600, 1200), (1024, 768)),
+    ],
+    ids=["jpeg_draft", "jpeg_full", "png", "webp"],
+)
+def test_resized_image_is_close_to_a_full_size_lanczos(make, source, size):
+    """Draft decoding, libvips and the box pre-reduce stay near one LANCZOS pass on all pixels."""
+    data = make(*source, seed=4)
+    reference = _decode(data).convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    record = process_image(data, URL)
+    assert (record.width, record.height) == _decode(record.bytes).size == size
+    assert _psnr(_decode(record.bytes), reference) > 35  # JPEG q90 storage alone: ~38-42 dB
+    assert hamming(record.phash, phash64(reference)) <= 2
+
+
+@pytest.mark.parametrize("make", [fx.jpeg_bytes, fx.png_bytes])
+def test_records_with_and_without_libvips_agree(make, monkeypatch):
+    """An eval index hashed before libvips (or on a machine without it) still matches."""
+    data = make(1600, 1200, seed=9)
+    with_vips = process_image(data, URL)
+    monkeypatch.setattr(resample_mod, "pyvips", None)
+    pillow_only = process_image(data, URL)
+    assert (with_vips.width, with_vips.height) == (pillow_only.width, pillow_only.height)
+    assert hamming(with_vips.phash, pillow_only.phash) <= 2  # decontamination radius: 8
+    assert _psnr(_decode(with_vips.bytes), _decode(pillow_only.bytes)) > 45
+
+
+def test_resize_failure_is_a_rejection(monkeypatch):
+    def fail(img, size, gap):  # type: ignore[no-untyped-def]
+        raise resample_mod.ResampleError(f"{img.mode} {img.size} -> {size}: out of memory")
+
+    monkeypatch.setattr(resample_mod, "_use_vips", lambda *_: True)
+    monkeypatch.setattr(resample_mod, "_vips_resize", fail)
+    err = _reject(fx.jpeg_bytes(1280, 960))
+    assert err.reason == "resize_error" and "out of memory" in err.detail
 
 
 @pytest.mark.parametrize(
