@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.fixtures.trainer_data import TINY_FLAMINGO, make_lm, write_m3w
+from tests.fixtures.trainer_data import TINY_FLAMINGO, make_lm, write_m3w, write_pairs
 from trainer.checkpoint import latest_checkpoint
 from trainer.config import config_from_dict
 from trainer.errors import ConfigError
@@ -155,3 +155,40 @@ def test_cli_errors_are_reported_with_their_reason(tmp_path):
         main(["--config", str(REPO / "trainer/configs/tiny-cpu.yaml"), "--set", "run.stepz=1"])
     with pytest.raises(ConfigError):
         config_from_dict({"model": {"lm_path": "x"}, "optim": {"lr": "fast"}})
+
+
+def test_trained_model_looks_at_the_image(tmp_path, sharp_lm):
+    # Captions that only the picture can tell apart: after training, each caption must be
+    # much likelier under its own image than under another sample's (a model that ignores
+    # images, or whose resampler hides them, scores both alike).
+    import pyarrow.parquet as pq
+
+    from trainer.generate import load_for_inference
+    from trainer.samples import collate, pair_example
+
+    path = write_pairs(tmp_path / "pairs" / "a.parquet", n=4, seed=5)
+    data = {"pairs": {"kind": "pairs", "path": str(tmp_path / "pairs"), "batch_size": 4}}
+    train(tiny_config(sharp_lm, tmp_path / "run", data, steps=80, save_every=80))
+    model, tokenizer, preprocess, _ = load_for_inference(tmp_path / "run")
+    rows = pq.read_table(path).to_pylist()
+
+    def loss(captions_of: list[int]) -> float:
+        examples = [
+            pair_example(
+                {**row, "caption": rows[c]["caption"]}, tokenizer, model.ids, preprocess, 64
+            )
+            for row, c in zip(rows, captions_of, strict=True)
+        ]
+        batch = collate(examples, model.ids)
+        with torch.no_grad():
+            out = model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                pixels=batch.pixels,
+                num_media=batch.num_media,
+                labels=batch.labels,
+            )
+        return float(out.loss)
+
+    matched, swapped = loss([0, 1, 2, 3]), loss([1, 0, 3, 2])
+    assert matched < swapped / 3, (matched, swapped)
