@@ -15,12 +15,11 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 
-from curation.eval_sources import build_eval_dataset, image_file_tasks
 from pipelines.cli import main as curate
 from schemas import Rejection
 from schemas.records import END_OF_CHUNK
 from tests.browser import PageVisit, chromium, distinct_colours, open_page, serve_folder
-from tests.curation.test_decontam_report import EVIL_URL, _hit, _run_dir
+from tests.curation.test_decontam_report import _run_dir, three_hits
 from tests.fixtures.curate_outputs import (
     HOSTILE_TEXT,
     m3w_samples,
@@ -32,7 +31,6 @@ from tests.fixtures.curate_outputs import (
     write_summary,
     write_video_output,
 )
-from tests.fixtures.eval_sets import write_folder
 from tests.fixtures.http_server import LocalHttpServer
 from trainer.plots import PLOT_NAME, PlotConfig, write_training_plot
 
@@ -70,17 +68,9 @@ def _metrics(steps: int) -> str:
 
 def _decontam_run(root: Path) -> Path:
     """A decontam run (2 datasets, one with its index gone) and its report."""
-    write_folder(root / "coco", ["c1", "c2"])
-    index = root / "ix"
-    build_eval_dataset(
-        str(index), "coco-val2014", "val", image_file_tasks(str(root / "coco")), progress=False
+    run = _run_dir(
+        root, three_hits(root), [Rejection("images", "too_small", "https://c/s.png", "10x10")]
     )
-    hits = [
-        _hit("https://a.example/1.jpg", "coco-val2014", "c1", 0, str(index)),
-        _hit(EVIL_URL, "coco-val2014", "c2", 6, str(index)),
-        _hit("https://b.example/3.jpg", "vizwiz-val", "v9", 3, str(root / "gone")),
-    ]
-    run = _run_dir(root, hits, [Rejection("images", "too_small", "https://c/s.png", "10x10")])
     assert curate(["decontam-report", str(run)]) == 0
     return run
 

@@ -62,17 +62,22 @@ def _srcs(page: str) -> list[str]:
     return re.findall(r'<img src="([^"]+)"', page)
 
 
-def test_report_counts_hits_per_set_and_shows_both_thumbnails(tmp_path):
-    write_folder(tmp_path / "coco", ["c1", "c2"])
-    index = tmp_path / "ix"
+def three_hits(root: Path) -> list:
+    """Hits on two eval sets: coco (indexed under root/ix, 2 hits) and vizwiz (index gone)."""
+    write_folder(root / "coco", ["c1", "c2"])
+    index = root / "ix"
     build_eval_dataset(
-        str(index), "coco-val2014", "val", image_file_tasks(str(tmp_path / "coco")), progress=False
+        str(index), "coco-val2014", "val", image_file_tasks(str(root / "coco")), progress=False
     )
-    hits = [
+    return [
         _hit("https://a.example/1.jpg", "coco-val2014", "c1", 0, str(index)),
         _hit(EVIL_URL, "coco-val2014", "c2", 6, str(index)),
-        _hit("https://b.example/3.jpg", "vizwiz-val", "v9", 3, str(tmp_path / "gone")),
+        _hit("https://b.example/3.jpg", "vizwiz-val", "v9", 3, str(root / "gone")),
     ]
+
+
+def test_report_counts_hits_per_set_and_shows_both_thumbnails(tmp_path):
+    hits = three_hits(tmp_path)
     other = [Rejection("images", "too_small", "https://c.example/s.png", "10x10")]
     run = _run_dir(tmp_path, hits, other)
     paths = build_report(str(run))
