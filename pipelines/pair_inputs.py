@@ -1,10 +1,12 @@
-"""The first stages of `curate pairs`: read pair inputs, filter captions, check inputs."""
+"""The first stages of `curate pairs`: read pair inputs, filter captions (also used by
+`curate video`), check inputs."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -23,7 +25,7 @@ from curation.url_lists import (
     iter_pairs,
 )
 from pipelines.counting import REJECTED, StageCounters
-from pipelines.jobs import CliError
+from pipelines.jobs import CliError, csv_list
 from pipelines.pair_downloads import pair_key
 from schemas import Rejection
 
@@ -84,35 +86,79 @@ class ReadPairInputs(beam.PTransform):
 
 
 class _FilterCaptionsFn(beam.DoFn):
-    def __init__(self, cfg: CaptionFilterConfig) -> None:
-        self._cfg = cfg
+    """A record with a ``caption`` (PairSource, VideoRef …) → the same record with its caption
+    cleaned, or a Rejection keyed by ``key_of(record)``."""
+
+    def __init__(self, cfg: CaptionFilterConfig, key_of: Callable[[Any], str]) -> None:
+        self._cfg, self._key_of = cfg, key_of
 
     def setup(self) -> None:
         self._c = StageCounters("filter_caption")
         if self._cfg.language.languages:
             load_language_model()
 
-    def process(self, src: PairSource) -> Iterator[Any]:
+    def process(self, record: Any) -> Iterator[Any]:
         self._c.received()
-        caption, decision = filter_caption(src.caption, self._cfg)
+        caption, decision = filter_caption(record.caption, self._cfg)
         if not decision.keep:
-            yield self._c.reject(decision.reason, pair_key(src), decision.detail)
+            yield self._c.reject(decision.reason, self._key_of(record), decision.detail)
             return
         self._c.passed()
-        yield replace(src, caption=caption)
+        yield replace(record, caption=caption)
 
 
 class FilterCaptions(beam.PTransform):
-    """PairSources → those with a usable caption, cleaned (main output ``pairs``)."""
+    """Captioned records → those with a usable caption, cleaned (main output `main`).
 
-    def __init__(self, cfg: CaptionFilterConfig) -> None:
+    `key_of` (a module-level function: the DoFn is pickled) names a record in a rejection.
+    """
+
+    def __init__(
+        self,
+        cfg: CaptionFilterConfig,
+        key_of: Callable[[Any], str] = pair_key,
+        main: str = "pairs",
+    ) -> None:
         super().__init__()
-        self._cfg = cfg
+        self._cfg, self._key_of, self._main = cfg, key_of, main
 
-    def expand(self, pairs: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return pairs | "Filter" >> beam.ParDo(_FilterCaptionsFn(self._cfg)).with_outputs(
-            REJECTED, main="pairs"
-        )
+    def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        fn = _FilterCaptionsFn(self._cfg, self._key_of)
+        return records | "Filter" >> beam.ParDo(fn).with_outputs(REJECTED, main=self._main)
+
+
+def add_caption_filter_options(p: argparse._ActionsContainer) -> None:
+    """--min-words, --max-words, --min-chars, --max-chars, --languages (pairs and video)."""
+    cap = CaptionFilterConfig()  # defaults and their sources: curation.captions
+    words = "caption words (default %(default)s)"
+    chars = "caption characters, after cleaning (default %(default)s)"
+    p.add_argument("--min-words", type=int, default=cap.min_words, help=f"fewest {words}")
+    p.add_argument("--max-words", type=int, default=cap.max_words, help=f"most {words}")
+    p.add_argument("--min-chars", type=int, default=cap.min_chars, help=f"fewest {chars}")
+    p.add_argument("--max-chars", type=int, default=cap.max_chars, help=f"most {chars}")
+    p.add_argument(
+        "--languages",
+        type=csv_list,
+        default=cap.language.languages,
+        metavar="en,fr,…",
+        help="keep captions in these languages only (default: every language)",
+    )
+
+
+def caption_filter_config(args: argparse.Namespace) -> CaptionFilterConfig:
+    """The caption filter config from the options `add_caption_filter_options` registered."""
+    cap = CaptionFilterConfig()
+    return replace(
+        cap,
+        min_words=args.min_words,
+        max_words=args.max_words,
+        min_chars=args.min_chars,
+        max_chars=args.max_chars,
+        language=replace(cap.language, languages=tuple(args.languages)),
+    )
+
+
+# ---------------------------------------------------------------- checks
 
 
 def expand_pair_inputs(

@@ -39,7 +39,13 @@ from pipelines.jobs import (
     run_job,
 )
 from pipelines.pair_downloads import DOWNLOADED, DownloadPairs, ProcessPairImages
-from pipelines.pair_inputs import FilterCaptions, ReadPairInputs, expand_pair_inputs
+from pipelines.pair_inputs import (
+    FilterCaptions,
+    ReadPairInputs,
+    add_caption_filter_options,
+    caption_filter_config,
+    expand_pair_inputs,
+)
 from pipelines.summary import (
     Balance,
     build_summary,
@@ -194,13 +200,8 @@ def _download_args(p: argparse.ArgumentParser) -> None:
 
 
 def _filter_args(p: argparse.ArgumentParser) -> None:
-    cap = CaptionFilterConfig()
     g = p.add_argument_group("filters")
-    g.add_argument("--min-words", type=int, default=cap.min_words)
-    g.add_argument("--max-words", type=int, default=cap.max_words)
-    g.add_argument("--min-chars", type=int, default=cap.min_chars)
-    g.add_argument("--max-chars", type=int, default=cap.max_chars)
-    g.add_argument("--languages", type=csv_list, default=(), metavar="en,fr,…")
+    add_caption_filter_options(g)
     g.add_argument("--min-image-side", type=int, default=ImageConfig.min_side)
     g.add_argument("--max-image-side", type=int, default=ImageConfig.max_side)
     g.add_argument("--image-threads", type=int, default=PairsConfig.image_threads)
@@ -280,14 +281,7 @@ def pairs_config(args: argparse.Namespace, inputs: list[str]) -> PairsConfig:
             user_agent_token=args.user_agent_token,
         ),
         image=replace(ImageConfig(), min_side=args.min_image_side, max_side=args.max_image_side),
-        captions=replace(
-            CaptionFilterConfig(),
-            min_words=args.min_words,
-            max_words=args.max_words,
-            min_chars=args.min_chars,
-            max_chars=args.max_chars,
-            language=replace(CaptionFilterConfig().language, languages=args.languages),
-        ),
+        captions=caption_filter_config(args),
         clip=clip,
         eval_index=args.eval_index,
         decontam=replace(DecontamConfig(), radius=args.eval_radius),

@@ -1,10 +1,11 @@
 """The video job (`curate video`): a list of (clip, caption) rows → VTP-style VideoSamples.
 
-Stages: ``read`` (list rows → VideoRefs), ``video`` (fetch or open each clip, probe,
-sample JPEG frames with ffmpeg) and, with ``--eval-index``, ``decontam`` (drop every clip
-one of whose frames is a near-duplicate of an eval image). Each drop is a counted
-Rejection, so per stage ``in = out + rejected`` and, over the job, rows in = samples +
-rejections.
+Stages: ``read`` (list rows → VideoRefs), ``filter_caption`` (the caption filters of
+`curate pairs`, before any clip is fetched, so a junk caption costs no download),
+``video`` (fetch or open each clip, probe, sample JPEG frames with ffmpeg) and, with
+``--eval-index``, ``decontam`` (drop every clip one of whose frames is a near-duplicate
+of an eval image). Each drop is a counted Rejection, so per stage ``in = out + rejected``
+and, over the job, rows in = samples + rejections.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from curation.captions import CaptionFilterConfig
 from curation.eval_index import DecontamConfig
 from curation.fetch import FetchConfig, FetchError, HttpFetcher
 from curation.ffmpeg_tools import FfmpegTools, ToolError, find_tools
@@ -45,18 +47,19 @@ from pipelines.jobs import (
     prepare_output,
     run_job,
 )
+from pipelines.pair_inputs import FilterCaptions, add_caption_filter_options, caption_filter_config
 from pipelines.summary import (
     Balance,
     build_summary,
     describe_outputs,
 )
 from pipelines.video_decontam import SAMPLES, DropEvalDuplicateClips, check_video_eval_index
-from pipelines.video_inputs import LIST_FORMATS, REFS, ReadVideoList, expand_lists
+from pipelines.video_inputs import LIST_FORMATS, REFS, ReadVideoList, clip_key, expand_lists
 from schemas import VIDEO_SCHEMA, video_sample_to_row
 
 log = logging.getLogger(__name__)
 
-VIDEO_STAGES = ("read", "video", "decontam")
+VIDEO_STAGES = ("read", "filter_caption", "video", "decontam")
 OUTPUT_NAMES = ("samples", "rejections", "decontam-hits")
 
 
@@ -72,6 +75,7 @@ class VideoJobConfig:
     num_shards: int = 0  # 0 lets the runner decide
     eval_index: str | None = None  # eval-set index: drop clips with an eval image as a frame
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
+    captions: CaptionFilterConfig = field(default_factory=CaptionFilterConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
 
@@ -190,8 +194,11 @@ def build_video(pipeline: beam.Pipeline, cfg: VideoJobConfig) -> None:
     """Add the whole video job to `pipeline`; outputs go to ``cfg.output``."""
     columns = UrlListConfig(url_column=cfg.video_column, caption_column=cfg.caption_column)
     read = pipeline | "ReadVideoList" >> ReadVideoList(cfg.inputs, columns)
-    sampled = read[REFS] | "SampleClips" >> SampleClips(cfg.video, cfg.fetch, cfg.fetch_http)
-    samples, rejections = sampled[SAMPLES], [read[REJECTED], sampled[REJECTED]]
+    # Before SampleClips: a clip whose caption is dropped is never fetched nor decoded.
+    captioned = read[REFS] | "FilterCaptions" >> FilterCaptions(cfg.captions, clip_key, REFS)
+    sampled = captioned[REFS] | "SampleClips" >> SampleClips(cfg.video, cfg.fetch, cfg.fetch_http)
+    samples = sampled[SAMPLES]
+    rejections = [read[REJECTED], captioned[REJECTED], sampled[REJECTED]]
     if cfg.eval_index:
         clean = samples | "DropEvalDuplicates" >> DropEvalDuplicateClips(
             cfg.eval_index, cfg.decontam
@@ -213,6 +220,7 @@ VIDEO_EXAMPLES = """examples:
       --output video/
   curate video --input 'lists/*.csv' --output video/ --fps 1 --max-frames 8 --overwrite
   curate video ... --eval-index eval-index/       (drop clips showing an eval image)
+  curate video ... --languages en --min-words 5   (caption filters, as in curate pairs)
   curate video ... --direct_running_mode=multi_processing --direct_num_workers=4
   curate video ... --runner DataflowRunner --project P --region R \\
       --temp_location gs://B/tmp --setup_file ./setup.py      (see README)
@@ -232,7 +240,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "video",
         help="video + caption list → VTP-style frame samples (Parquet)",
         description="Sample JPEG frames at a fixed rate (Flamingo VTP: 1 FPS, capped and spread "
-        "evenly over longer clips) from the clips of a CSV/TSV/Parquet/JSONL list.",
+        "evenly over longer clips) from the clips of a CSV/TSV/Parquet/JSONL list. Captions "
+        "are filtered first, as in `curate pairs`, so a rejected caption's clip is never "
+        "fetched.",
         epilog=VIDEO_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -275,6 +285,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="largest clip accepted, MiB (default %(default)s)",
     )
     p.add_argument("--no-http", action="store_true", help="never fetch clips over the network")
+    add_caption_filter_options(p.add_argument_group("caption filters (as in curate pairs)"))
     add_network_option(p)
     add_eval_options(p, "clips", DecontamConfig.radius)
     add_output_options(p)
@@ -306,6 +317,7 @@ def video_job_config(args: argparse.Namespace, inputs: list[str]) -> VideoJobCon
         fetch=video_fetch_config(video, args.allow_network),
         eval_index=args.eval_index,
         decontam=replace(DecontamConfig(), radius=args.eval_radius),
+        captions=caption_filter_config(args),
     )
 
 

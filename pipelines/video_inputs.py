@@ -39,12 +39,15 @@ def resolve_location(value: str, list_path: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(list_path)), value)
 
 
-def source_to_ref(source: PairSource, list_path: str) -> VideoRef | Rejection:
-    """A list row (read by curation.url_lists) as a VideoRef; a Rejection without a caption."""
-    caption = source.caption.strip()
-    if not caption:
-        return Rejection("read", "empty_caption", source.key, source.url)
-    return VideoRef(resolve_location(source.url, list_path), caption, source.key)
+def source_to_ref(source: PairSource, list_path: str) -> VideoRef:
+    """A list row (read by curation.url_lists) as a VideoRef; its caption is judged later, by
+    the ``filter_caption`` stage (an empty one included), as in `curate pairs`."""
+    return VideoRef(resolve_location(source.url, list_path), source.caption, source.key)
+
+
+def clip_key(ref: VideoRef) -> str:
+    """What a rejection names: the clip's location, as the ``video`` stage does."""
+    return ref.url
 
 
 def iter_video_list(path: str, cfg: UrlListConfig) -> Iterator[VideoRef | Rejection]:

@@ -283,3 +283,21 @@ def test_existing_output_needs_overwrite(builtin_run, url_list):
 
     with pytest.raises(CliError, match="--overwrite"):
         curate("--input", str(url_list), "--output", str(builtin_run))
+
+
+def test_caption_filter_flags_are_shared_with_curate_video():
+    from pipelines import video
+    from pipelines.pairs import pairs_config
+    from pipelines.video import video_job_config
+
+    def parse(register, command: str, *argv: str) -> argparse.Namespace:
+        parser = argparse.ArgumentParser()
+        register(parser.add_subparsers())
+        return parser.parse_args([command, "--input", "l.csv", "--output", "o", *argv])
+
+    argv = ("--min-words", "4", "--max-words", "30", "--min-chars", "8", "--max-chars", "200")
+    for flags in ((), (*argv, "--languages", "en,de")):
+        pairs = pairs_config(parse(add_parser, "pairs", *flags), ["l.csv"]).captions
+        clips = video_job_config(parse(video.add_parser, "video", *flags), ["l.csv"]).captions
+        assert pairs == clips
+    assert (pairs.min_words, pairs.max_chars, pairs.language.languages) == (4, 200, ("en", "de"))
