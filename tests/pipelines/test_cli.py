@@ -32,25 +32,16 @@ def sample(tmp_path_factory) -> Path:
     return root
 
 
+def _m3w(inputs: object, output: object, tokenizer: object, *extra: str) -> int:
+    """`curate m3w --input INPUTS --output OUTPUT --tokenizer TOKENIZER EXTRA…`."""
+    argv = ["--input", str(inputs), "--output", str(output), "--tokenizer", str(tokenizer)]
+    return main(["m3w", *argv, *extra])
+
+
 def _curate(sample: Path, out: Path, *extra: str) -> int:
-    return main(
-        [
-            "m3w",
-            "--input",
-            str(sample / "*.warc.gz"),
-            "--output",
-            str(out),
-            "--tokenizer",
-            str(sample / "tokenizer"),
-            "--mirror-dir",
-            str(sample / "mirror"),
-            "--no-http",
-            "--chunk-mode",
-            "tile",
-            "--quiet",
-            *extra,
-        ]
-    )
+    mirror = ["--mirror-dir", str(sample / "mirror"), "--no-http"]
+    tile = ["--chunk-mode", "tile", "--quiet"]
+    return _m3w(sample / "*.warc.gz", out, sample / "tokenizer", *mirror, *tile, *extra)
 
 
 def _rows(out: Path, name: str) -> list[dict]:
@@ -204,66 +195,14 @@ def test_sample_mode_without_dedup_gives_one_chunk_per_document(sample, tmp_path
 
 def test_user_errors_exit_2_with_a_clear_message(sample, curated, tmp_path, capsys):
     tok = str(sample / "tokenizer")
-    assert (
-        main(
-            [
-                "m3w",
-                "--input",
-                str(tmp_path / "none*.warc.gz"),
-                "--output",
-                str(tmp_path / "o"),
-                "--tokenizer",
-                tok,
-            ]
-        )
-        == 2
-    )
+    assert _m3w(tmp_path / "none*.warc.gz", tmp_path / "o", tok) == 2
     assert "matches no file" in capsys.readouterr().err
     (tmp_path / "notes.txt").write_text("x")
-    assert (
-        main(
-            [
-                "m3w",
-                "--input",
-                str(tmp_path / "notes.txt"),
-                "--output",
-                str(tmp_path / "o"),
-                "--tokenizer",
-                tok,
-            ]
-        )
-        == 2
-    )
+    assert _m3w(tmp_path / "notes.txt", tmp_path / "o", tok) == 2
     assert "unknown input type" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "m3w",
-                "--input",
-                str(sample / "*.warc.gz"),
-                "--output",
-                str(tmp_path / "o"),
-                "--tokenizer",
-                str(tmp_path),
-            ]
-        )
-        == 2
-    )
+    assert _m3w(sample / "*.warc.gz", tmp_path / "o", tmp_path) == 2
     assert "--tokenizer" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "m3w",
-                "--input",
-                str(sample / "*.warc.gz"),
-                "--output",
-                str(curated),
-                "--tokenizer",
-                tok,
-            ]
-        )
-        == 2
-    )
+    assert _m3w(sample / "*.warc.gz", curated, tok) == 2
     assert "--overwrite" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["m3w", "--input", "x.warc", "--output", "o", "--tokenizer", tok, "stray"])
@@ -340,22 +279,8 @@ def test_eval_index_decontaminates_the_crawl_and_reports(sample, curated, tmp_pa
 
 
 def test_eval_index_errors_are_user_errors(sample, tmp_path, capsys):
-    assert (
-        main(
-            [
-                "m3w",
-                "--input",
-                str(sample / "*.warc.gz"),
-                "--output",
-                str(tmp_path / "o"),
-                "--tokenizer",
-                str(sample / "tokenizer"),
-                "--eval-index",
-                str(tmp_path / "missing"),
-            ]
-        )
-        == 2
-    )
+    missing = ["--eval-index", str(tmp_path / "missing")]
+    assert _m3w(sample / "*.warc.gz", tmp_path / "o", sample / "tokenizer", *missing) == 2
     assert "--eval-index" in capsys.readouterr().err
 
 
