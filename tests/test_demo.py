@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -93,8 +94,6 @@ def test_pairs_and_clips_came_over_the_local_http_server_which_then_stopped(demo
     assert '"GET /pairs/images/missing.jpg HTTP/1.1" 404' in log
     port = re.search(r"local HTTP server on port (\d+) stopped", stdout)
     assert port, stdout[-2000:]
-    import socket
-
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", int(port[1])), 1):
         pass
 

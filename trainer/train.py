@@ -30,7 +30,6 @@ from trainer.data import DatasetLoader
 from trainer.errors import ConfigError, TrainerError
 from trainer.flops import batch_flops, model_shapes, peak_flops
 from trainer.log import Meter, MetricsLog, gate_values, summary_writer_class
-from trainer.loss import lm_loss as lm_loss  # re-exported: tests and tools import it from here
 from trainer.model import Flamingo, build_flamingo
 from trainer.model.lm import max_positions
 from trainer.optim import build_optimizer, build_scheduler

@@ -10,8 +10,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from tests.fixtures.trainer_data import TINY_FLAMINGO
 from trainer.config import ModelConfig
 from trainer.flops import batch_flops, model_shapes, peak_flops
+from trainer.loss import lm_loss
 from trainer.model import build_flamingo
-from trainer.train import lm_loss
 
 
 def test_matmul_flops_match_torch_flop_counter(lm_dirs):

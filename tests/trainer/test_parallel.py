@@ -104,7 +104,7 @@ def test_fsdp_resumed_from_sharded_checkpoint_matches_ddp(tmp_path, lm_dirs, sha
 
 
 def loss_and_grads(model, tok):
-    from trainer.train import lm_loss
+    from trainer.loss import lm_loss
 
     enc = tok(
         ["text <image>a photo of a red square.<|endofchunk|><image>a blue"], return_tensors="pt"

@@ -12,8 +12,9 @@ from tests.fixtures.trainer_data import TINY_FLAMINGO, make_lm, write_m3w, write
 from trainer.checkpoint import latest_checkpoint
 from trainer.config import config_from_dict
 from trainer.errors import ConfigError
+from trainer.loss import lm_loss
 from trainer.optim import build_optimizer, lr_lambda
-from trainer.train import lm_loss, main, train
+from trainer.train import main, train
 
 REPO = Path(__file__).resolve().parents[2]
 
